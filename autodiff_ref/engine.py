@@ -48,14 +48,17 @@ class set_grad_enabled(contextlib.ContextDecorator):
 
     def __init__(self, enabled: bool):
         self.enabled = bool(enabled)
+        # A stack, not one attribute: as a decorator the same instance is
+        # entered again by recursive (or nested) calls of the decorated function.
+        self._previous = []
 
     def __enter__(self):
-        self.previous = mode.grad_enabled
+        self._previous.append(mode.grad_enabled)
         mode.grad_enabled = self.enabled
         return self
 
     def __exit__(self, *exc):
-        mode.grad_enabled = self.previous
+        mode.grad_enabled = self._previous.pop()
         return False
 
 

@@ -1,0 +1,178 @@
+"""What the notebooks' test cells call: compare a student's answer with the
+reference and with finite differences, and explain a mismatch in words.
+
+A failing check raises ``GradingError`` (an ``AssertionError``) whose message
+says what is wrong, in the order a student would want to know it:
+
+* returned nothing, or NaN / infinity;
+* wrong shape (expected vs got), or the transpose of the right answer;
+* a gradient that is missing the sum over the axes along which its input was
+  broadcast;
+* the right values with the wrong sign, or off by a constant factor;
+* a backward function that ignores the upstream gradient;
+* otherwise: the largest error, where it is, and both values there.
+
+Typical use in a test cell::
+
+    from autodiff_ref import grading
+    grading.assert_close(central_difference(np.sin, 1.0, 1e-5), np.cos(1.0),
+                         name="central_difference(sin, 1.0, 1e-5)", rtol=1e-8)
+    grading.check_vjp(matmul_backward, lambda a, b: a @ b, [(3, 4), (4, 2)])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .engine import sum_to_shape
+from .gradcheck import numerical_jacobian
+from .tensor import Tensor
+
+
+class GradingError(AssertionError):
+    """A test-cell check failed; the message explains why."""
+
+
+def _array(x):
+    if isinstance(x, Tensor):
+        return x.data
+    return np.asarray(x)
+
+
+def _shape(s):
+    return "(" + ", ".join(str(n) for n in s) + ("," if len(s) == 1 else "") + ")"
+
+
+def _close(a, b, rtol, atol):
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def _broadcast_axes(big, small):
+    """Axes of ``big`` along which an array of shape ``small`` was broadcast."""
+    extra = len(big) - len(small)
+    axes = list(range(extra))
+    axes += [extra + i for i, n in enumerate(small) if n == 1 and big[extra + i] != 1]
+    return axes
+
+
+def diagnose(got, expected, *, rtol=1e-6, atol=1e-8, name="your result",
+             without_upstream=None):
+    """``None`` if ``got`` matches ``expected``, else a sentence saying what is wrong.
+
+    ``without_upstream``: what the answer would be with an upstream gradient
+    of ones; a ``got`` equal to it means the upstream gradient was ignored.
+    """
+    if got is None:
+        return (f"{name} is None: the function returned nothing. Did you forget "
+                "`return`?")
+    try:
+        g = np.asarray(_array(got), dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"{name} should be a number or an array, got {type(got).__name__}"
+    e = np.asarray(_array(expected), dtype=np.float64)
+    if not np.all(np.isfinite(g)):
+        return (f"{name} contains NaN or infinity (at index "
+                f"{tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])}): look for a "
+                "division by zero, a log of a non-positive number or an overflow.")
+    if g.shape != e.shape:
+        if g.ndim == 2 and g.shape == e.shape[::-1] and _close(g.T, e, rtol, atol):
+            return (f"{name} is transposed: expected shape {_shape(e.shape)}, got "
+                    f"{_shape(g.shape)}, and its transpose is the right answer.")
+        summed = sum_to_shape(g, e.shape)
+        if summed is not None and _close(summed, e, rtol, atol):
+            axes = _broadcast_axes(g.shape, e.shape)
+            return (f"{name} has shape {_shape(g.shape)} but must have the input's shape "
+                    f"{_shape(e.shape)}: it is missing the sum over the broadcast "
+                    f"axis/axes {tuple(axes)}. An input that was broadcast is used "
+                    "several times, so its gradient is the sum of the copies' gradients.")
+        if g.size == e.size and _close(g.reshape(e.shape), e, rtol, atol):
+            return (f"{name} has the right values but the wrong shape: expected "
+                    f"{_shape(e.shape)}, got {_shape(g.shape)} (reshape it).")
+        return f"{name} has the wrong shape: expected {_shape(e.shape)}, got {_shape(g.shape)}."
+    if _close(g, e, rtol, atol):
+        return None
+    if np.any(e) and _close(-g, e, rtol, atol):
+        return f"{name} has the wrong sign: it is exactly minus the correct value."
+    if g.ndim == 2 and g.shape[0] == g.shape[1] and _close(g.T, e, rtol, atol):
+        return f"{name} is transposed: its transpose is the right answer."
+    if without_upstream is not None:
+        w = np.asarray(_array(without_upstream), dtype=np.float64)
+        if w.shape == g.shape and _close(g, w, rtol, atol):
+            return (f"{name} ignores the upstream gradient: it equals the result for an "
+                    "upstream gradient of all ones. Multiply by grad_output (chain rule).")
+    denom = float(np.vdot(e, e))
+    if denom > 0:
+        factor = float(np.vdot(g, e)) / denom
+        if abs(factor) > 1e-12 and _close(g, factor * e, max(rtol, 1e-9), atol) and \
+                not np.isclose(factor, 1.0):
+            nice = min((2.0, 0.5, 3.0, 1 / 3, 4.0, 0.25), key=lambda c: abs(c - abs(factor)))
+            hint = f" (about {nice:g}x)" if np.isclose(abs(factor), nice, rtol=1e-3) else ""
+            return (f"{name} is off by a constant factor: every value is {factor:.6g} times "
+                    f"the correct one{hint}. Check constants such as 2, 1/2 or 1/n.")
+    err = np.abs(g - e)
+    idx = np.unravel_index(int(np.argmax(err)), g.shape) if g.ndim else ()
+    where = f" at index {tuple(int(i) for i in idx)}" if g.ndim else ""
+    wrong = int(np.sum(~np.isclose(g, e, rtol=rtol, atol=atol)))
+    return (f"{name} has wrong values: {wrong} of {g.size} differ; the largest error is"
+            f"{where}: expected {e[idx]:.10g}, got {g[idx]:.10g}.")
+
+
+def assert_close(got, expected, *, name="your result", rtol=1e-6, atol=1e-8,
+                 without_upstream=None):
+    """Raise ``GradingError`` with an explanation unless ``got`` matches ``expected``."""
+    problem = diagnose(got, expected, rtol=rtol, atol=atol, name=name,
+                       without_upstream=without_upstream)
+    if problem is not None:
+        raise GradingError(problem)
+
+
+def numerical_vjp(forward, arrays, upstream, eps=1e-6):
+    """J^T g for each input of ``forward`` (arrays -> array), by central differences."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    jacs = numerical_jacobian(lambda *xs: np.asarray(forward(*xs), dtype=np.float64),
+                              tuple(arrays), eps)
+    g = np.asarray(upstream, dtype=np.float64)
+    return [np.tensordot(g, j, axes=g.ndim) for j in jacs]
+
+
+def check_vjp(backward, forward, shapes, *, reference=None, rng=None, trials=2,
+              rtol=1e-5, atol=1e-7, names=None, low=-2.0, high=2.0, positive=False):
+    """Check a hand-written backward rule (a VJP) on random inputs.
+
+    ``forward(*arrays)`` computes the function with NumPy; ``backward(g,
+    *arrays)`` is the student's rule and returns one gradient per input (a
+    single array if there is one input); ``shapes`` lists the input shapes.
+    The upstream gradient ``g`` is random (never all ones: that hides
+    transposes and broadcasting bugs). The expected answer comes from central
+    differences in float64 and, when ``reference`` is given (a function of
+    autodiff_ref tensors), also from the reference engine.
+    """
+    rng = np.random.default_rng() if rng is None else rng
+    names = names or [f"gradient {i}" for i in range(len(shapes))]
+    for _ in range(trials):
+        arrays = [rng.uniform(low, high, s) for s in shapes]
+        if positive:
+            arrays = [np.abs(a) + 0.5 for a in arrays]
+        out = np.asarray(forward(*arrays), dtype=np.float64)
+        g = rng.standard_normal(out.shape)
+        expected = numerical_vjp(forward, arrays, g)
+        ones = numerical_vjp(forward, arrays, np.ones(out.shape))
+        if reference is not None:
+            xs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+            ref_out = reference(*xs)
+            ref_out.backward(Tensor(g))
+            for i, x in enumerate(xs):
+                ref = np.zeros(x.shape) if x.grad is None else x.grad.data
+                if not np.allclose(ref, expected[i], rtol=1e-5, atol=1e-6):
+                    raise RuntimeError(f"the reference and finite differences disagree on "
+                                       f"{names[i]}: a bug in the test, not in your code")
+                expected[i] = ref
+        got = backward(g, *[a.copy() for a in arrays])
+        got = list(got) if isinstance(got, (tuple, list)) else [got]
+        if len(got) != len(shapes):
+            raise GradingError(f"backward must return {len(shapes)} gradient(s), one per "
+                               f"input, but returned {len(got)}.")
+        for i, (gi, ei, wi) in enumerate(zip(got, expected, ones)):
+            where = f"{names[i]} (inputs of shape {', '.join(_shape(s) for s in shapes)})"
+            assert_close(gi, ei, name=where, rtol=rtol, atol=atol, without_upstream=wi)
+    return True

@@ -1,0 +1,38 @@
+"""nbgrader configuration of autodiff-course (read by every nbgrader command
+run in this folder)."""
+
+import os
+
+from nbgrader.preprocessors import (ClearHiddenTests, ClearMarkScheme, ClearOutput, Execute,
+                                    IncludeHeaderFooter, LockCells)
+
+c = get_config()  # noqa: F821  (provided by nbgrader)
+
+here = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "autodiff-course"
+c.CourseDirectory.root = here
+
+# The exchange: nbgrader's default (/srv/nbgrader/exchange) on a shared
+# server; AUTODIFF_COURSE_EXCHANGE points it elsewhere (the tests use a
+# temporary folder).
+if os.environ.get("AUTODIFF_COURSE_EXCHANGE"):
+    c.Exchange.root = os.environ["AUTODIFF_COURSE_EXCHANGE"]
+
+# Each cell of a submission may run this long (seconds) when autograding.
+c.Execute.timeout = 60
+
+# What a student sees in place of a solution region.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# At autograde, cells of the release version a student deleted are put back
+# (so a deleted test cell is graded, not silently worth 0).
+c.OverwriteCells.add_missing_cells = True
+
+# Solutions for students: the solution code and the outputs, but not the
+# hidden tests (nbgrader's default keeps them).
+c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput,
+                                    ClearHiddenTests, ClearMarkScheme, Execute]
+
+# Collected submissions are owned by whoever runs collect on one machine.
+c.CollectApp.check_owner = False
