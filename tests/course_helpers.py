@@ -1,0 +1,53 @@
+"""Shared helpers of the course tests: a built temporary copy of the course,
+nbgrader commands run the way an instructor or a student runs them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+COURSE = REPO / "course"
+
+
+def copy_course(dest):
+    """A fresh copy of the course's inputs: sources and config, nothing generated."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(COURSE / "nbgrader_config.py", dest / "nbgrader_config.py")
+    shutil.copytree(COURSE / "notebooks", dest / "notebooks")
+    return dest
+
+
+def run(args, cwd, env=None, check=True):
+    """Run a command (e.g. ``["nbgrader", "collect", "ps"]``) with this Python's tools."""
+    if args[0] in ("nbgrader", "jupyter", "pytest"):
+        args = [sys.executable, "-m", args[0], *args[1:]]
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def solution_sources(source_nb):
+    """grade_id -> source of each answer cell of an instructor notebook."""
+    nb = nbformat.read(source_nb, as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: c.source for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def fill_in(student_nb, answers):
+    """Write ``answers`` (grade_id -> code) into a student's notebook, as a student would."""
+    nb = nbformat.read(student_nb, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    nbformat.write(nb, student_nb)
