@@ -28,6 +28,14 @@ its cells in short cell headers, so no nbgrader metadata is written by hand::
     # %% scratch
     # a free cell students may edit (not graded, not locked)
 
+An answer cell may also say what the autograder lets it use (see
+``integrity.Policy``): ``allow="tensor,Tensor"`` (names of the reference
+engine ``ad`` it may call; default none), ``deny="sigmoid,backward"``
+(attributes it must not touch), ``exact=true`` (no complex-step tricks) and
+``dunder_methods=true`` (may define ``__add__`` and friends in a class).
+These go to ``metadata.autodiff`` and are read from the instructor's copy at
+grading time, never from the student's.
+
 ``to_notebook`` turns such a file into an nbgrader source notebook with
 schema-3 metadata, unique grade ids and points, and rejects mistakes (a test
 without points, an answer cell without a solution region, a duplicate id,
@@ -43,6 +51,7 @@ import jupytext
 import nbformat
 
 ROLES = ("solution", "test", "answer", "scratch")
+POLICY_KEYS = ("allow", "deny", "exact", "dunder_methods")
 SCHEMA_VERSION = 3
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
@@ -68,6 +77,22 @@ def _balanced(source, begin, end):
             if depth < 0:
                 return False
     return depth == 0
+
+
+def _policy(options, name):
+    from .integrity import Policy
+
+    def names(value):
+        if isinstance(value, str):
+            value = value.split(",")
+        return {v.strip() for v in value if v.strip()}
+
+    for flag in ("exact", "dunder_methods"):
+        if flag in options and not isinstance(options[flag], bool):
+            raise AuthoringError(f"{name}: {flag}= must be true or false")
+    return Policy(allow=names(options.get("allow", ())), deny=names(options.get("deny", ())),
+                  exact=options.get("exact", False),
+                  dunder_methods=options.get("dunder_methods", False)).to_metadata()
 
 
 def nbgrader_metadata(role, grade_id, points=None, cell_type="code"):
@@ -104,6 +129,7 @@ def to_notebook(path):
         if role == "scratch":
             md.pop("scratch", None)
             grade_id = None
+        policy = {k: md.pop(k) for k in POLICY_KEYS if k in md}
         unknown = set(md) - {"lines_to_next_cell", "tags"}
         if unknown:
             raise AuthoringError(f"{name}: unknown cell option(s) {sorted(unknown)}; "
@@ -139,6 +165,10 @@ def to_notebook(path):
             raise AuthoringError(f"{name}: hidden tests belong in a test cell")
         if "BEGIN SOLUTION" in cell.source and role not in ("solution", "answer"):
             raise AuthoringError(f"{name}: a solution region needs a solution= cell")
+        if policy and role != "solution":
+            raise AuthoringError(f"{name}: {sorted(policy)} only belong on solution cells")
+        if policy:
+            md["autodiff"] = _policy(policy, name)
         md["nbgrader"] = nbgrader_metadata(role, grade_id, points, cell.cell_type)
         cell.id = grade_id  # stable ids keep the generated notebooks reproducible
     if not any(c.metadata.get("nbgrader", {}).get("grade") for c in nb.cells):

@@ -180,8 +180,26 @@ def main(argv=None):
     v.add_argument("assignments", nargs="*")
     v.add_argument("--course", default=str(COURSE))
     v.add_argument("--jobs", type=int, default=2)
+    g = sub.add_parser("grade", help="grade every collected submission of an assignment "
+                       "(sandboxed, tamper-checked, both cores)")
+    g.add_argument("assignment")
+    g.add_argument("--course", default=str(COURSE))
+    g.add_argument("--jobs", type=int, default=2, help="submissions run in parallel")
+    g.add_argument("--force", action="store_true", help="re-run even unchanged submissions")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run student code unsandboxed (only for trusted code)")
     args = parser.parse_args(argv)
     course = Path(args.course).resolve()
+    if args.command == "grade":
+        from .grader import grade
+
+        try:
+            grade(course, args.assignment, jobs=args.jobs, use_sandbox=not args.no_sandbox,
+                  force=args.force)
+        except (RuntimeError, FileNotFoundError) as exc:
+            print(f"PROBLEM {exc}", file=sys.stderr)
+            return 1
+        return 0
     names = args.assignments or assignments(course)
     unknown = sorted(set(names) - set(assignments(course)))
     if unknown:

@@ -36,3 +36,13 @@ c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput,
 
 # Collected submissions are owned by whoever runs collect on one machine.
 c.CollectApp.check_owner = False
+
+# `autodiff-course grade` runs every submission in a sandbox first (phase 1)
+# and then asks nbgrader to record the results without executing anything
+# again (phase 2); see autodiff_course/grader.py.
+if os.environ.get("AUTODIFF_COURSE_PHASE") == "record":
+    from autodiff_course.grader import INPUT_DIR, record_preprocessors
+
+    c.CourseDirectory.submitted_directory = INPUT_DIR
+    c.Autograde.sanitize_preprocessors, c.Autograde.autograde_preprocessors = \
+        record_preprocessors()
