@@ -40,8 +40,10 @@ def assignments(course=COURSE):
 def nbgrader(course, *args, check=True, env=None):
     """Run one nbgrader command in the course folder; returns the CompletedProcess."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
+    # nbgrader runs `alembic` from PATH: make this environment's scripts visible
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, "PATH": path, **(env or {})})
     if check and proc.returncode != 0:
         raise RuntimeError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
                            f"{proc.stdout}\n{proc.stderr}")
@@ -186,6 +188,7 @@ def main(argv=None):
     g.add_argument("--course", default=str(COURSE))
     g.add_argument("--jobs", type=int, default=2, help="submissions run in parallel")
     g.add_argument("--force", action="store_true", help="re-run even unchanged submissions")
+    g.add_argument("--cell-timeout", type=int, default=60, help="seconds a cell may run")
     g.add_argument("--no-sandbox", action="store_true",
                    help="run student code unsandboxed (only for trusted code)")
     args = parser.parse_args(argv)
@@ -195,7 +198,7 @@ def main(argv=None):
 
         try:
             grade(course, args.assignment, jobs=args.jobs, use_sandbox=not args.no_sandbox,
-                  force=args.force)
+                  force=args.force, cell_timeout=args.cell_timeout)
         except (RuntimeError, FileNotFoundError) as exc:
             print(f"PROBLEM {exc}", file=sys.stderr)
             return 1

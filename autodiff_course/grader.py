@@ -47,6 +47,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -260,7 +261,7 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
                              startup_timeout=60)
     fault, started = None, time.monotonic()
     try:
-        with client.setup_kernel():
+        with client.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -329,8 +330,10 @@ def decide(nb, token):
 # ------------------------------------------------------------- phase 1
 
 
-def _fingerprint(sub_dir, assignment_templates):
-    h = hashlib.sha256(f"{GRADER_VERSION} {CELL_TIMEOUT} {sandbox.MEMORY_LIMIT}".encode())
+def _fingerprint(sub_dir, assignment_templates, cell_timeout):
+    h = hashlib.sha256(f"{GRADER_VERSION} {cell_timeout} {sandbox.MEMORY_LIMIT}".encode())
+    for module in ("grader.py", "guard.py", "integrity.py", "sandbox.py"):  # the rules
+        h.update((Path(__file__).parent / module).read_bytes())
     for path in sorted(Path(sub_dir).rglob("*")) if Path(sub_dir).exists() else []:
         if path.is_file():
             h.update(str(path.relative_to(sub_dir)).encode())
@@ -344,14 +347,15 @@ def _fingerprint(sub_dir, assignment_templates):
     return h.hexdigest()
 
 
-def grade_submission(course, assignment, student, use_sandbox=True, force=False):
+def grade_submission(course, assignment, student, use_sandbox=True, force=False,
+                     cell_timeout=CELL_TIMEOUT):
     """Phase 1 for one student; writes ``autograde-input/<student>/<assignment>/``."""
     course = Path(course)
     started = time.monotonic()
     tmpl = templates(course, assignment)
     sub_dir = course / "submitted" / student / assignment
     out_dir = course / INPUT_DIR / student / assignment
-    key = _fingerprint(sub_dir, tmpl)
+    key = _fingerprint(sub_dir, tmpl, cell_timeout)
     record = out_dir / ".autodiff-grading.json"
     if not force and record.exists():
         saved = json.loads(record.read_text())
@@ -381,7 +385,7 @@ def grade_submission(course, assignment, student, use_sandbox=True, force=False)
                     for extra in sub_dir.iterdir():  # data files that came with it
                         if extra.is_file() and extra.suffix != ".ipynb":
                             shutil.copy2(extra, scratch / extra.name)
-                    fault = execute(nb, scratch, use_sandbox)
+                    fault = execute(nb, scratch, use_sandbox, cell_timeout)
                 finally:
                     shutil.rmtree(scratch, ignore_errors=True)
                 if fault:
@@ -455,7 +459,8 @@ def _lock(course):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def grade(course, assignment, jobs=2, use_sandbox=True, force=False, log=print):
+def grade(course, assignment, jobs=2, use_sandbox=True, force=False, log=print,
+          cell_timeout=CELL_TIMEOUT):
     """Grade every collected submission of ``assignment``; returns the outcomes."""
     course = Path(course).resolve()
     if use_sandbox:
@@ -469,8 +474,8 @@ def grade(course, assignment, jobs=2, use_sandbox=True, force=False, log=print):
     with _lock(course):
         started = time.monotonic()
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            outcomes = list(pool.map(_phase1, [(course, assignment, s, use_sandbox, force)
-                                               for s in students]))
+            outcomes = list(pool.map(_phase1, [(course, assignment, s, use_sandbox, force,
+                                                cell_timeout) for s in students]))
         phase1 = time.monotonic() - started
         proc = record_in_gradebook(course, assignment)
         recorded = gradebook_scores(course, assignment)
@@ -488,7 +493,8 @@ def grade(course, assignment, jobs=2, use_sandbox=True, force=False, log=print):
             f"({sum(o.cached for o in outcomes)} unchanged), total "
             f"{time.monotonic() - started:.1f} s")
         for o in outcomes:
-            notes = o.reasons + o.violations
+            notes = o.reasons + o.violations + (
+                [f"{o.dropped_cells} added cell(s) not run"] if o.dropped_cells else [])
             log(f"  {o.student:20s} {o.score:g}/{o.max_score:g}" +
                 (f"   {'; '.join(notes)[:300]}" if notes else ""))
         if problems:

@@ -111,6 +111,15 @@ def _trusted(obj):
     return isinstance(module, str) and module.split(".")[0] in TRUSTED_MODULES
 
 
+def _same(a, b):
+    """Identity, except that a bound method is rebuilt at each attribute access."""
+    if a is b:
+        return True
+    func_a, func_b = getattr(a, "__func__", None), getattr(b, "__func__", None)
+    return func_a is not None and func_a is func_b and \
+        getattr(a, "__self__", None) is getattr(b, "__self__", None)
+
+
 def changes():
     """What differs from the armed snapshot: objects replaced or removed, and
     hooks (IPython events, import hooks) added by code outside trusted libraries."""
@@ -126,7 +135,7 @@ def changes():
                 changed.append(f"{label}: an entry was removed")
             changed += [f"{label}: {v!r} was added" for v in now[key]
                         if id(v) not in old and not _trusted(v)]
-        elif now[key] is not value:
+        elif not _same(now[key], value):
             changed.append(f"{label} was replaced")
     for key in now.keys() - before.keys():
         if key[0].startswith("shell") and now[key]:

@@ -28,8 +28,9 @@ def run(args, cwd, env=None, check=True):
     """Run a command (e.g. ``["nbgrader", "collect", "ps"]``) with this Python's tools."""
     if args[0] in ("nbgrader", "jupyter", "pytest"):
         args = [sys.executable, "-m", args[0], *args[1:]]
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, "PATH": path, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
