@@ -77,16 +77,20 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
-@contextlib.contextmanager
-def primitive_mode():
+class primitive_mode:
     """Recording and tangent propagation off: how forward, backward-without-
-    create_graph and jvp rules of a primitive run."""
-    saved = mode.grad_enabled, mode.forward_ad_level
-    mode.grad_enabled, mode.forward_ad_level = False, 0
-    try:
-        yield
-    finally:
-        mode.grad_enabled, mode.forward_ad_level = saved
+    create_graph and jvp rules of a primitive run. (A plain class rather than
+    a generator: it is entered for every operation.)"""
+
+    __slots__ = ("saved",)
+
+    def __enter__(self):
+        self.saved = mode.grad_enabled, mode.forward_ad_level
+        mode.grad_enabled, mode.forward_ad_level = False, 0
+
+    def __exit__(self, *exc):
+        mode.grad_enabled, mode.forward_ad_level = self.saved
+        return False
 
 
 @contextlib.contextmanager
@@ -238,9 +242,10 @@ def run_backward(outputs, grad_outputs, *, retain_graph, create_graph, inputs=No
                 capture[id(leaf)] = g if id(leaf) not in capture else capture[id(leaf)] + g
             return
         if leaf.grad is None:
-            if not create_graph and not g.data.flags.writeable:
-                g = Tensor(np.array(g.data))
-            leaf.grad = g if create_graph else g.detach()
+            # .grad gets an array of its own: g may be shared with another leaf
+            # (Add hands the same gradient to both inputs), be the caller's
+            # ``gradient`` or a read-only broadcast view.
+            leaf.grad = g if create_graph else Tensor(np.array(g.data))
         else:
             leaf.grad = leaf.grad + g
 
@@ -268,7 +273,10 @@ def run_backward(outputs, grad_outputs, *, retain_graph, create_graph, inputs=No
                 else:
                     out = node.output()
                     if out is not None and out._retains_grad:
-                        out.grad = g if out.grad is None else out.grad + g
+                        if out.grad is not None:
+                            out.grad = out.grad + g
+                        else:  # an array of its own, as for leaves
+                            out.grad = g if create_graph else Tensor(np.array(g.data))
                 input_grads = _call_backward(node, g, create_graph)
                 if not retain_graph:
                     node.ctx.free()
@@ -427,7 +435,11 @@ def _make_grad_outputs(outputs, grad_outputs):
 
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor) or np.ndim(grad_outputs) == 0 and len(outputs) == 1:
+    elif isinstance(grad_outputs, Tensor) or (
+            len(outputs) == 1 and not isinstance(grad_outputs, (list, tuple))):
+        # one gradient for one output (a Tensor, an array or a number); a list or
+        # tuple is one gradient per output. (np.ndim must not be used to tell them
+        # apart: it fails on a list of tensors of different shapes.)
         grad_outputs = [grad_outputs]
     grad_outputs = list(grad_outputs)
     if len(grad_outputs) != len(outputs):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from .engine import Node, mode, primitive_mode
+from .tensor import Tensor
 
 
 class Context:
@@ -81,8 +82,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        from .tensor import Tensor
-
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = Context(needs)
         with primitive_mode():
@@ -100,14 +99,13 @@ class Function:
         if mode.forward_ad_level and any(isinstance(a, Tensor) and a._tangent is not None
                                          for a in args):
             out._tangent = cls._push_tangents(ctx, args, out)
-        for tape in mode.tracers:
-            tape.append(out)
+        if mode.tracers:
+            for tape in mode.tracers:
+                tape.append(out)
         return out
 
     @classmethod
     def _push_tangents(cls, ctx, args, out):
-        from .tensor import Tensor
-
         tangents = []
         for a in args:
             if not isinstance(a, Tensor):

@@ -45,8 +45,13 @@ def _vectors(v, like, what):
     return tuple(out)
 
 
-def _leaves(inputs, requires_grad=True):
-    return tuple(Tensor(x.data, requires_grad=requires_grad) for x in inputs)
+def _leaves(inputs, requires_grad=True, create_graph=False):
+    """Fresh leaves holding the inputs' values. With ``create_graph`` an input
+    that requires grad is instead passed through a differentiable identity, so
+    that the result stays connected to it and can be differentiated with
+    respect to it (as ``torch.autograd.functional`` does with ``view_as``)."""
+    return tuple(x.reshape(x.shape) if create_graph and x.requires_grad
+                 else Tensor(x.data, requires_grad=requires_grad) for x in inputs)
 
 
 def _pack(is_tuple, values):
@@ -62,7 +67,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), v^T J): one forward and one backward pass."""
     in_tuple, inputs = _inputs(inputs)
     with enable_grad():
-        xs = _leaves(inputs)
+        xs = _leaves(inputs, create_graph=create_graph)
         out = func(*xs)
         out_tuple, outs = _inputs(out)
         v = _vectors(v, outs, "v")
@@ -113,7 +118,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     if strategy != "reverse-mode":
         raise ValueError(f"strategy must be 'reverse-mode' or 'forward-mode', got {strategy!r}")
     with enable_grad():
-        xs = _leaves(inputs)
+        xs = _leaves(inputs, create_graph=create_graph)
         out = func(*xs)
         out_tuple, outs = _inputs(out)
         blocks = []

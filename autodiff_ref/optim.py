@@ -37,4 +37,7 @@ class SGD:
                 v = self.velocity[i]
                 g = g if v is None else self.momentum * v + g
                 self.velocity[i] = g
-            p.data = p.data - self.lr * g
+            # out of place, one temporary, in the gradient's memory layout
+            new = g * -self.lr
+            new += p.data
+            p.data = new

@@ -6,12 +6,13 @@ Run from the repository root (any working directory works)::
     python benchmarks/bench_engine.py --profile  # also: cProfile of the MLP step
 
 Every figure is measured in this run with ``time.perf_counter``, after a
-warm-up, repeated, and reported as the median (with the min-max range of the
-repeats). Ratios are taken against baselines measured in the same run. The
-targets printed next to some figures are context only: nothing here passes or
-fails on them. The script *does* fail (AssertionError) if the three MLP
-implementations do not compute the same loss, gradients and updated weights,
-because then the timings would not compare equal work.
+warm-up, repeated, and reported as the median (with the interquartile range of
+per-step samples, or the min-max range of a few repeats). Ratios are taken
+against baselines measured in the same run. The targets printed next to some
+figures are context only: nothing here passes or fails on them. The script
+*does* fail (AssertionError) if the three MLP implementations do not compute
+the same loss, gradients and updated weights, because then the timings would
+not compare equal work.
 
 BLAS threads: ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and
 ``MKL_NUM_THREADS`` are set to 1 in ``os.environ`` before NumPy is imported,
@@ -29,22 +30,30 @@ What the figures mean
      (c) PyTorch on the CPU (torch.nn.Linear, F.cross_entropy, torch.optim.SGD),
          skipped with a note if torch does not import.
    Ratios autodiff_ref/NumPy (target <= 1.3) and autodiff_ref/PyTorch (target
-   <= 1.0). The implementations are timed in interleaved rounds (the order
-   rotates every round) so that drift of the machine affects all alike. A
-   second table splits the step into forward / backward / update.
+   <= 1.0), from the medians and, less sensitive to other load on the
+   machine, from the 10th percentiles. Every step is timed on its own; the
+   implementations take turns in rounds of 10 steps (the order rotates every
+   round) so that drift and other load on the machine affect all alike.
+   Table 1d splits the step into forward (+loss), backward and update, timed
+   inside the step.
 2. Per-op overhead: a chain y = y * c of 10,000 multiplies of 0-d float64
    tensors; microseconds per op for building the chain (forward) and for
    y.backward() through it. With 0-d data this is almost pure framework
    overhead. PyTorch and bare 0-d NumPy arrays are shown for reference.
+   (Python's garbage collector stays on throughout, as in normal use.)
 3. ad.gradcheck on f(x) = x @ W (x requires grad, W fixed): fast_mode=True
-   at 256x256, and fast_mode=False vs fast_mode=True at the largest size for
-   which the full mode is practical (printed). The full mode at 256x256 builds
+   at 256x256, and fast_mode=False vs fast_mode=True at 64x64, where the full
+   mode takes about a second (sizes printed). The full mode at 256x256 builds
    two dense 65536 x 65536 Jacobians (32 GiB each) from 131,072 evaluations of
    f and 65,536 backward passes, so it is not run; the script prints a lower
    bound on its time from the per-evaluation cost measured here.
 4. Import time: `import autodiff_ref` in a fresh interpreter (median of
    several subprocesses, measured inside the subprocess so interpreter start-up
-   is excluded; target < 0.2 s), and `import numpy` alone for reference.
+   is excluded; target < 0.2 s), and `import numpy` alone for reference. Twice:
+   with the environment as it is (if PYTHONDONTWRITEBYTECODE is set and there
+   is no __pycache__, every import compiles the modules from source), and with
+   a warm bytecode cache in a temporary PYTHONPYCACHEPREFIX directory (what an
+   installed package gets; nothing is written into the source tree).
 """
 
 from __future__ import annotations
@@ -82,9 +91,12 @@ try:
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass
-    TORCH_NOTE = f"torch {torch.__version__}, {torch.get_num_threads()} thread"
+    TORCH_BLAS = "MKL" if torch.backends.mkl.is_available() else "not MKL"
+    TORCH_NOTE = (f"torch {torch.__version__} ({TORCH_BLAS} BLAS), "
+                  f"torch.get_num_threads() = {torch.get_num_threads()}")
 except Exception as exc:  # ImportError, or a broken install
     torch = None
+    TORCH_BLAS = None
     TORCH_NOTE = f"PyTorch skipped: import torch failed ({type(exc).__name__}: {exc})"
 
 perf_counter = time.perf_counter
@@ -110,6 +122,13 @@ def spread(xs, scale=1.0, fmt="{:.3f}"):
     return f"{fmt.format(min(xs) * scale)}-{fmt.format(max(xs) * scale)}"
 
 
+def _load():
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except (OSError, AttributeError):
+        return "unknown"
+
+
 def print_table(title, header, rows, note=None):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     line = "  ".join("-" * w for w in widths)
@@ -128,23 +147,32 @@ def print_table(title, header, rows, note=None):
     sys.stdout.flush()
 
 
-def time_interleaved(fns, *, inner, rounds, warmup):
-    """Per-call seconds of each fn: ``rounds`` samples, each the mean of ``inner``
-    consecutive calls; the order of the fns rotates every round."""
+def time_interleaved(fns, *, block, rounds, warmup):
+    """Seconds per call of each fn, one sample per call. Each round runs every fn
+    ``block`` times in a row (timing each call); the order of the fns rotates
+    every round, so that drift and other load on the machine hit all alike.
+    Per-call samples and their median are robust to occasional preemption."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     names = list(fns)
     samples = {n: [] for n in names}
     for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for n in order:
-            fn = fns[n]
-            t0 = perf_counter()
-            for _ in range(inner):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            fn, out = fns[n], samples[n]
+            for _ in range(block):
+                t0 = perf_counter()
                 fn()
-            samples[n].append((perf_counter() - t0) / inner)
+                out.append(perf_counter() - t0)
     return samples
+
+
+def quantile(xs, q):
+    return float(np.quantile(np.asarray(xs), q))
+
+
+def iqr(xs, scale=1.0, fmt="{:.3f}"):
+    return f"{fmt.format(quantile(xs, 0.25) * scale)}-{fmt.format(quantile(xs, 0.75) * scale)}"
 
 
 # ------------------------------------------------------- 1. MLP step
@@ -313,9 +341,10 @@ class TorchMLP:
 
 def check_same_computation(x, y, init, classes):
     """One step of each implementation from the same weights: same loss, same
-    gradients, same updated weights (float64, up to summation order)."""
-    ref_name = classes[1].name
-    ref = classes[1](init, x, y).loss_and_grads()
+    gradients, same updated weights (float64, up to summation order) as the
+    hand-written NumPy version."""
+    ref_name = NumpyMLP.name
+    ref = NumpyMLP(init, x, y).loss_and_grads()
     rows = []
     pnames = ("W1", "b1", "W2", "b2")
     for cls in classes:
@@ -342,43 +371,60 @@ def bench_mlp(quick=False):
     check_rows = check_same_computation(x, y, init, classes)
     print_table(
         "1a. MLP step: same computation check (one step from the same initial weights)",
-        ("implementation", "loss", f"|dloss| vs NumPy", "max |dgrad| vs NumPy"),
+        ("implementation", "loss", "|dloss| vs NumPy", "max |dgrad| vs NumPy"),
         check_rows,
         "  asserted: loss, all four gradients (rtol 1e-9) and the updated weights agree.")
 
     impls = {cls.name: cls(init, x, y) for cls in classes}
-    rounds = 7 if quick else 25
+    rounds = 10 if quick else 40
     samples = time_interleaved({n: m.step for n, m in impls.items()},
-                               inner=10, rounds=rounds, warmup=20)
+                               block=10, rounds=rounds, warmup=20)
     med = {n: median(s) for n, s in samples.items()}
     ad_t, np_t = med["autodiff_ref"], med["NumPy (by hand)"]
     rows = []
     for n, s in samples.items():
-        rows.append((n, f"{med[n] * 1e3:.3f}", spread(s, 1e3), f"{med[n] / np_t:.2f}x"))
+        rows.append((n, f"{med[n] * 1e3:.3f}", iqr(s, 1e3), f"{quantile(s, 0.1) * 1e3:.3f}",
+                     f"{med[n] / np_t:.2f}x"))
     print_table(
         f"1b. MLP {N_IN}-{N_HIDDEN}-{N_OUT} training step, batch {BATCH}, float64, 1 thread",
-        ("implementation", "ms/step (median)", "range", "vs NumPy"),
+        ("implementation", "ms/step (median)", "IQR", "10th pct", "vs NumPy"),
         rows,
-        f"  {rounds} rounds x 10 steps each after 20 warm-up steps, interleaved. "
-        + ("" if torch is not None else TORCH_NOTE))
+        [f"  {rounds} interleaved rounds x 10 individually timed steps (= {rounds * 10} "
+         "samples each), after 20 warm-up steps."]
+        + ([] if torch is not None else ["  " + TORCH_NOTE]))
 
-    ratio_rows = [("autodiff_ref / NumPy", f"{ad_t / np_t:.2f}", "<= 1.3")]
+    fast = {n: quantile(s, 0.1) for n, s in samples.items()}
+    ratio_rows = [("autodiff_ref / NumPy", f"{ad_t / np_t:.2f}",
+                   f"{fast['autodiff_ref'] / fast['NumPy (by hand)']:.2f}", "<= 1.3")]
     if torch is not None:
-        ratio_rows.append(("autodiff_ref / PyTorch", f"{ad_t / med['PyTorch']:.2f}", "<= 1.0"))
+        ratio_rows.append(("autodiff_ref / PyTorch", f"{ad_t / med['PyTorch']:.2f}",
+                           f"{fast['autodiff_ref'] / fast['PyTorch']:.2f}", "<= 1.0"))
     else:
-        ratio_rows.append(("autodiff_ref / PyTorch", "skipped", "<= 1.0"))
-    ratio_rows.append(("autodiff_ref - NumPy (ms/step)", f"{(ad_t - np_t) * 1e3:.3f}", ""))
+        ratio_rows.append(("autodiff_ref / PyTorch", "skipped", "skipped", "<= 1.0"))
+    print_table("1c. MLP step ratios (from the table above)",
+                ("ratio", "of medians", "of 10th percentiles", "target (context)"), ratio_rows,
+                [f"  autodiff_ref - NumPy = {(ad_t - np_t) * 1e3:.3f} ms/step of overhead "
+                 "(medians).",
+                 "  the 10th-percentile ratio is a cross-check that is less sensitive to "
+                 "other load on the machine."]
+                + ([f"  note: PyTorch does its matrix products with its own BLAS ({TORCH_BLAS}), "
+                    "NumPy and autodiff_ref with NumPy's."] if torch is not None else []))
 
-    # forward / backward / update split (separate rounds; timers inside the step)
+    # forward / backward / update split: timers inside the step, interleaved rounds
+    phases = {n: [] for n in impls}
+    names = list(impls)
+    for r in range(10 if quick else 25):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            phases[n].extend(impls[n].step_phases() for _ in range(10))
     phase_rows = []
-    for n, m in impls.items():
-        for _ in range(10):
-            m.step_phases()
-        ph = [m.step_phases() for _ in range(60 if quick else 200)]
+    for n, ph in phases.items():
         f, b, u = (median(p[i] for p in ph) for i in range(3))
-        phase_rows.append((n, f"{f * 1e3:.3f}", f"{b * 1e3:.3f}", f"{u * 1e3:.3f}"))
-    print_table("1c. MLP step split (ms, medians; autodiff_ref/PyTorch forward includes zero_grad)",
-                ("implementation", "forward+loss", "backward", "update"), phase_rows)
+        phase_rows.append((n, f"{f * 1e3:.3f}", f"{b * 1e3:.3f}", f"{u * 1e3:.3f}",
+                           f"{(f + b + u) * 1e3:.3f}"))
+    print_table("1d. MLP step split (ms, medians of each phase; interleaved rounds)",
+                ("implementation", "forward+loss", "backward", "update", "sum"), phase_rows,
+                "  forward+loss of autodiff_ref and PyTorch includes zero_grad (setting "
+                ".grad to None).")
     return ratio_rows, med
 
 
@@ -389,7 +435,7 @@ def bench_chain(quick=False):
     reps = 3 if quick else 7
     results = []
 
-    def run(label, make_leaf, make_const, backward, clear):
+    def run(label, make_leaf, make_const, backward):
         fwd, bwd = [], []
         for r in range(reps + 1):  # first repetition is the warm-up
             x, c = make_leaf(), make_const()
@@ -405,21 +451,19 @@ def bench_chain(quick=False):
             if r:
                 fwd.append((t1 - t0) / CHAIN)
                 bwd.append((t2 - t1) / CHAIN)
-            if clear:
-                clear(x)
             del y, x
         results.append((label, fwd, bwd if backward else None))
 
     run("autodiff_ref (0-d tensors)",
         lambda: ad.tensor(1.0, requires_grad=True), lambda: ad.tensor(1.0000001),
-        lambda y: y.backward(), None)
+        lambda y: y.backward())
     if torch is not None:
         run("PyTorch (0-d tensors), reference",
             lambda: torch.tensor(1.0, dtype=torch.float64, requires_grad=True),
             lambda: torch.tensor(1.0000001, dtype=torch.float64),
-            lambda y: y.backward(), None)
+            lambda y: y.backward())
     run("NumPy 0-d arrays (no autodiff), floor",
-        lambda: np.array(1.0), lambda: np.array(1.0000001), None, None)
+        lambda: np.array(1.0), lambda: np.array(1.0000001), None)
 
     # correctness of the chain's gradient (d y / d x = c^N)
     x = ad.tensor(1.0, requires_grad=True)
@@ -466,9 +510,9 @@ def bench_gradcheck(quick=False):
         return ts
 
     xb, fb = setup(GC_BIG)
-    fast_big = timed(lambda: ad.gradcheck(fb, (xb,), fast_mode=True), 5)
+    fast_big = timed(lambda: ad.gradcheck(fb, (xb,), fast_mode=True), 7 if quick else 15)
     xs, fs = setup(GC_SMALL)
-    fast_small = timed(lambda: ad.gradcheck(fs, (xs,), fast_mode=True), 5)
+    fast_small = timed(lambda: ad.gradcheck(fs, (xs,), fast_mode=True), 11 if quick else 31)
     full_small = timed(lambda: ad.gradcheck(fs, (xs,), fast_mode=False), 1 if quick else 3)
 
     # cost of the pieces full mode would repeat at 256x256, for a lower bound
@@ -479,6 +523,10 @@ def bench_gradcheck(quick=False):
     n_el = GC_BIG * GC_BIG
     lower_bound = 2 * n_el * eval_t + n_el * bwd_t
     jac_gib = n_el * n_el * 8 / 2**30
+    try:
+        ram = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
+    except (ValueError, OSError, AttributeError):
+        ram = "unknown"
 
     b, s = GC_BIG, GC_SMALL
     rows = [
@@ -488,7 +536,7 @@ def bench_gradcheck(quick=False):
          spread(fast_small, 1e3, "{:.2f}"), "measured"),
         (f"fast_mode=False, x {s}x{s}, W {s}x{s}", f"{median(full_small):.2f} s",
          spread(full_small, 1.0, "{:.2f}"), "measured"),
-        (f"fast_mode=False, x {b}x{b}, W {b}x{b}", f">= {lower_bound / 60:.0f} min",
+        (f"fast_mode=False, x {b}x{b}, W {b}x{b}", f">= {lower_bound:,.0f} s",
          "-", "NOT RUN: estimate"),
     ]
     ratio = median(full_small) / median(fast_small)
@@ -498,7 +546,8 @@ def bench_gradcheck(quick=False):
                     f"  Full mode is NOT run at {b}x{b}: it needs 2*{n_el:,} evaluations of f "
                     f"({eval_t * 1e3:.2f} ms each, measured) and {n_el:,} backward passes "
                     f"({bwd_t * 1e3:.2f} ms each, measured) -> >= {lower_bound:,.0f} s, and "
-                    f"two dense {n_el}x{n_el} float64 Jacobians ({jac_gib:.0f} GiB each).",
+                    f"two dense {n_el}x{n_el} float64 Jacobians ({jac_gib:.0f} GiB each; "
+                    f"this machine has {ram} of RAM).",
                     f"  So full mode is timed at {s}x{s} instead (x {s}x{s}, W {s}x{s}, "
                     f"Jacobian {s * s}x{s * s}).",
                 ])
@@ -508,34 +557,81 @@ def bench_gradcheck(quick=False):
 # ------------------------------------------------------ 4. import time
 
 
-def bench_import(quick=False):
-    runs = 5 if quick else 9
-    env = dict(os.environ)
-    code = ("import sys, time; sys.path.insert(0, {root!r}); t = time.perf_counter(); "
-            "import {mod}; print(time.perf_counter() - t)")
-    mods = {"autodiff_ref": "autodiff_ref", "numpy": "numpy"}
-    inner, wall = {m: [] for m in mods}, {m: [] for m in mods}
-    for r in range(runs + 1):  # run 0 is the warm-up (file cache, __pycache__)
-        for m in mods:
+_IMPORT_CODE = {
+    # a fresh interpreter that imports autodiff_ref (which imports numpy)
+    "autodiff_ref": "import autodiff_ref",
+    # a fresh interpreter that imports numpy alone, then autodiff_ref on top of
+    # it: numpy's time and autodiff_ref's own share, paired within one process
+    "numpy, then autodiff_ref": "import numpy\nt1 = time.perf_counter()\nimport autodiff_ref",
+}
+
+
+def _import_times(env, runs):
+    """Import times in fresh interpreters: {"autodiff_ref": [...], "numpy": [...],
+    "own": [...]} in seconds, plus the whole-process times of the first kind."""
+    head = f"import sys, time\nsys.path.insert(0, {str(ROOT)!r})\nt0 = time.perf_counter()\n"
+    tail = {"autodiff_ref": "\nprint(time.perf_counter() - t0)",
+            "numpy, then autodiff_ref": "\nprint(t1 - t0, time.perf_counter() - t1)"}
+    times = {"autodiff_ref": [], "numpy": [], "own": []}
+    wall = []
+    for r in range(runs + 1):  # run 0 is the warm-up (file cache, bytecode cache)
+        for kind, body in _IMPORT_CODE.items():
             t0 = perf_counter()
-            out = subprocess.run([sys.executable, "-c", code.format(root=str(ROOT), mod=m)],
-                                 env=env, cwd=str(ROOT), capture_output=True, text=True,
-                                 check=True)
-            t1 = perf_counter()
-            if r:
-                inner[m].append(float(out.stdout.strip().splitlines()[-1]))
-                wall[m].append(t1 - t0)
-    rows = [("import autodiff_ref (includes numpy)", f"{median(inner['autodiff_ref']):.3f}",
-             spread(inner["autodiff_ref"]), f"{median(wall['autodiff_ref']):.3f}", "< 0.2"),
-            ("import numpy alone", f"{median(inner['numpy']):.3f}", spread(inner["numpy"]),
-             f"{median(wall['numpy']):.3f}", ""),
-            ("autodiff_ref's own share (difference)",
-             f"{median(inner['autodiff_ref']) - median(inner['numpy']):.3f}", "", "", "")]
+            out = subprocess.run([sys.executable, "-c", head + body + tail[kind]], env=env,
+                                 cwd=str(ROOT), capture_output=True, text=True, check=True)
+            elapsed = perf_counter() - t0
+            if not r:
+                continue
+            values = [float(v) for v in out.stdout.split()]
+            if kind == "autodiff_ref":
+                times["autodiff_ref"].append(values[0])
+                wall.append(elapsed)
+            else:
+                times["numpy"].append(values[0])
+                times["own"].append(values[1])
+    return times, wall
+
+
+def bench_import(quick=False):
+    import tempfile
+
+    runs = 5 if quick else 9
+    no_write = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    results = {}
+    # (a) the environment exactly as this script got it
+    results["as is"] = _import_times(dict(os.environ), runs)
+    # (b) with a warm bytecode cache kept in a temporary directory (so nothing is
+    #     written into the source tree), as for an installed package
+    with tempfile.TemporaryDirectory(prefix="bench_pycache_") as cache:
+        env = dict(os.environ, PYTHONPYCACHEPREFIX=cache)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        results["cached"] = _import_times(env, runs)
+
+    labels = {"as is": "environment as is" + (f" (PYTHONDONTWRITEBYTECODE={no_write})"
+                                              if no_write else ""),
+              "cached": "warm bytecode cache (temporary PYTHONPYCACHEPREFIX)"}
+    rows = []
+    for key, (times, wall) in results.items():
+        rows.append((labels[key] + ":", "", "", ""))
+        rows.append(("  import autodiff_ref (includes numpy)",
+                     f"{median(times['autodiff_ref']):.3f}", spread(times["autodiff_ref"]),
+                     "< 0.2"))
+        rows.append(("  import numpy alone", f"{median(times['numpy']):.3f}",
+                     spread(times["numpy"]), ""))
+        rows.append(("  autodiff_ref on top of numpy (its own share)",
+                     f"{median(times['own']):.3f}", spread(times["own"]), ""))
+        rows.append(("  whole process running `import autodiff_ref`", f"{median(wall):.3f}",
+                     spread(wall), ""))
+    notes = [f"  median of {runs} fresh interpreters per row after one warm-up; imports are "
+             "timed inside the subprocess (interpreter start-up excluded, except in the "
+             "'whole process' rows)."]
+    if no_write and not (ROOT / "autodiff_ref" / "__pycache__").is_dir():
+        notes.append("  'as is': PYTHONDONTWRITEBYTECODE is set and autodiff_ref has no "
+                     "__pycache__, so its modules are compiled from source at every import.")
     print_table("4. Import time in a fresh interpreter (seconds)",
-                ("what", "import (median)", "range", "whole process", "target"), rows,
-                f"  median of {runs} subprocesses after one warm-up; 'import' is timed "
-                "inside the subprocess, 'whole process' includes interpreter start-up.")
-    return median(inner["autodiff_ref"]), median(inner["numpy"])
+                ("what", "median", "range", "target"), rows, notes)
+    return {k: (median(t["autodiff_ref"]), median(t["numpy"]), median(t["own"]))
+            for k, (t, _) in results.items()}
 
 
 # ------------------------------------------------------------- profile
@@ -590,30 +686,38 @@ def main():
     if _NUMPY_WAS_LOADED:
         print("  WARNING: numpy was imported before this script set the thread variables; "
               "BLAS may use several threads.")
-    print("  timing: time.perf_counter, warm-up, repeats, median (range = min-max of repeats)")
+    print("  timing: time.perf_counter, warm-up, repeats, median (IQR = 25th-75th percentile "
+          "of per-step samples; range = min-max of repeats)")
+    print(f"  load average at start: {_load()} (other processes on the machine add noise)")
 
     ratio_rows, mlp = bench_mlp(args.quick)
     ad_fwd, ad_bwd = bench_chain(args.quick)
     fast_big, fast_small, full_small, gc_ratio = bench_gradcheck(args.quick)
-    imp_ad, imp_np = bench_import(args.quick)
+    imports = bench_import(args.quick)
 
     rows = [
         ("MLP step, autodiff_ref (ms)", f"{mlp['autodiff_ref'] * 1e3:.3f}", ""),
         ("MLP step, NumPy by hand (ms)", f"{mlp['NumPy (by hand)'] * 1e3:.3f}", ""),
         ("MLP step, PyTorch (ms)",
          f"{mlp['PyTorch'] * 1e3:.3f}" if "PyTorch" in mlp else "skipped", ""),
-    ] + [(f"ratio {a}", b, c) for a, b, c in ratio_rows if "/" in a] + [
+    ] + [(f"ratio {name} (medians)", value, target)
+         for name, value, _, target in ratio_rows] + [
         ("per-op forward, 0-d mul (us/op)", f"{ad_fwd * 1e6:.2f}", ""),
         ("per-op backward, 0-d mul (us/op)", f"{ad_bwd * 1e6:.2f}", ""),
         (f"gradcheck fast, {GC_BIG}x{GC_BIG} (ms)", f"{fast_big * 1e3:.1f}", ""),
         (f"gradcheck full, {GC_SMALL}x{GC_SMALL} (s)", f"{full_small:.2f}", ""),
         (f"gradcheck full/fast at {GC_SMALL}x{GC_SMALL}", f"{gc_ratio:,.0f}x", ""),
-        ("import autodiff_ref (s)", f"{imp_ad:.3f}", "< 0.2"),
-        ("import numpy (s)", f"{imp_np:.3f}", ""),
+        ("import autodiff_ref, env as is (s)", f"{imports['as is'][0]:.3f}", "< 0.2"),
+        ("import autodiff_ref, cached bytecode (s)", f"{imports['cached'][0]:.3f}", "< 0.2"),
+        ("import numpy, env as is (s)", f"{imports['as is'][1]:.3f}", ""),
+        ("import numpy, cached bytecode (s)", f"{imports['cached'][1]:.3f}", ""),
+        ("autodiff_ref's own import share, env as is (s)", f"{imports['as is'][2]:.3f}", ""),
+        ("autodiff_ref's own import share, cached (s)", f"{imports['cached'][2]:.3f}", ""),
     ]
     print_table("Summary (all measured in this run; targets are context, not pass/fail)",
                 ("figure", "value", "target"), rows,
-                f"  total benchmark time {perf_counter() - start:.1f} s")
+                f"  total benchmark time {perf_counter() - start:.1f} s; load average at "
+                f"the end: {_load()}")
 
     if args.profile:
         profile_mlp()

@@ -93,7 +93,8 @@ class Div(Function):
 
 
 class PowScalar(Function):
-    """x ** p for a constant number p."""
+    """x ** p for a constant number p. For p = 0 the derivative is 0 everywhere,
+    also at x = 0 where p x^(p-1) would be 0 * inf = nan (as in PyTorch)."""
 
     @staticmethod
     def forward(ctx, x, p):
@@ -104,33 +105,41 @@ class PowScalar(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g * ctx.p * x ** (ctx.p - 1), None
+        return (g * ctx.p * x ** (ctx.p - 1) if ctx.p != 0 else g * 0), None
 
     @staticmethod
     def jvp(ctx, tx, _):
         (x,) = ctx.saved_tensors
-        return tx * ctx.p * x ** (ctx.p - 1)
+        return tx * ctx.p * x ** (ctx.p - 1) if ctx.p != 0 else tx * 0
 
 
 class Pow(Function):
-    """a ** b with both tensors: d/da = b a^(b-1), d/db = a^b log(a) (a > 0)."""
+    """a ** b with both tensors: d/da = b a^(b-1), d/db = a^b log(a) (a > 0).
+
+    At a = 0 the formulas give 0 * inf = nan where the true derivative is 0,
+    because a^b does not change: d/da where b = 0 (a^0 = 1) and d/db where
+    b >= 0 (0^b = 0 or 1). There a is replaced by 1 inside the formula (a
+    constant mask, as PyTorch does)."""
 
     @staticmethod
     def forward(ctx, a, b):
         out = Tensor(a.data ** b.data)
         ctx.save_for_backward(a, b, out)
+        zero = a.data == 0
+        ctx.fix_da = _const((zero & (b.data == 0)).astype(out.dtype))
+        ctx.fix_db = _const((zero & (b.data >= 0)).astype(out.dtype))
         return out
 
     @staticmethod
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
-        return (g * b * a ** (b - 1) if ctx.needs_input_grad[0] else None,
-                g * out * a.log() if ctx.needs_input_grad[1] else None)
+        return (g * b * (a + ctx.fix_da) ** (b - 1) if ctx.needs_input_grad[0] else None,
+                g * out * (a + ctx.fix_db).log() if ctx.needs_input_grad[1] else None)
 
     @staticmethod
     def jvp(ctx, ta, tb):
         a, b, out = ctx.saved_tensors
-        return ta * b * a ** (b - 1) + tb * out * a.log()
+        return ta * b * (a + ctx.fix_da) ** (b - 1) + tb * out * (a + ctx.fix_db).log()
 
 
 class Exp(Function):

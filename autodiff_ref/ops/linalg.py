@@ -33,7 +33,7 @@ class MatMul(Function):
         a2 = a.reshape(1, -1) if a.ndim == 1 else a
         b2 = b.reshape(-1, 1) if b.ndim == 1 else b
         g2 = g.reshape(g.shape + (1,)) if b.ndim == 1 else g  # restore the column axis
-        g2 = g2.reshape(g2.shape[:-2] + (1,) + g2.shape[-1:]) if a.ndim == 1 else g2
+        g2 = g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:]) if a.ndim == 1 else g2
         ga = gb = None
         if ctx.needs_input_grad[0]:
             ga = g2 @ _swap_last(b2)

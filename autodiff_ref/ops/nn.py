@@ -1,7 +1,8 @@
-"""Softmax and log-softmax, computed stably (shift by the maximum)."""
+"""Softmax, log-softmax and cross-entropy, computed stably (shift by the maximum)."""
 
 import numpy as np
 
+from ..engine import is_grad_enabled
 from ..function import Function
 from ..tensor import Tensor
 
@@ -50,3 +51,33 @@ class LogSoftmax(Function):
     def jvp(ctx, tx, axis):
         (out,) = ctx.saved_tensors
         return tx - (out.exp() * tx).sum(axis, keepdims=True)
+
+
+class CrossEntropy(Function):
+    """Mean cross-entropy of logits x (N, C) against integer classes t (N,):
+    L = -(1/N) sum_i log softmax(x_i)[t_i]. Fused into one primitive because
+    its gradient is so simple: dL/dx = (softmax(x) - onehot(t)) / N."""
+
+    @staticmethod
+    def forward(ctx, x, target):
+        n = x.shape[0]
+        shifted = x.data - x.data.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)
+        onehot = np.zeros_like(x.data)
+        onehot[np.arange(n), target] = 1
+        ctx.save_for_backward(x)
+        ctx.probs, ctx.onehot, ctx.n = Tensor(e / total), Tensor(onehot), n
+        return -(shifted - np.log(total))[np.arange(n), target].sum() / n
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        # With create_graph the softmax is recomputed as an op of x, so that
+        # the gradient can be differentiated again; otherwise reuse forward's.
+        probs = Softmax.apply(x, 1) if is_grad_enabled() else ctx.probs
+        return (probs - ctx.onehot) * (g / ctx.n), None
+
+    @staticmethod
+    def jvp(ctx, tx, target):
+        return (tx * (ctx.probs - ctx.onehot)).sum() / ctx.n
