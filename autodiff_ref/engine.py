@@ -236,18 +236,24 @@ def run_backward(outputs, grad_outputs, *, retain_graph, create_graph, inputs=No
         wanted_leaves = {id(t) for t in inputs if t.grad_fn is None}
         wanted_nodes = {id(t.grad_fn) for t in inputs if t.grad_fn is not None}
 
+    # Arrays already handed out as some .grad (and the caller's gradients):
+    # a .grad must own its array, so these, and views, are copied.
+    handed_out = {id(g.data) for g in grad_outputs}
+
+    def own(g):
+        if create_graph:
+            return g
+        if g.data.base is not None or id(g.data) in handed_out:
+            g = Tensor(np.array(g.data))  # shared with another leaf, or a view
+        handed_out.add(id(g.data))
+        return g
+
     def deliver_to_leaf(leaf, g):
         if capture is not None:
             if id(leaf) in wanted_leaves:
                 capture[id(leaf)] = g if id(leaf) not in capture else capture[id(leaf)] + g
             return
-        if leaf.grad is None:
-            # .grad gets an array of its own: g may be shared with another leaf
-            # (Add hands the same gradient to both inputs), be the caller's
-            # ``gradient`` or a read-only broadcast view.
-            leaf.grad = g if create_graph else Tensor(np.array(g.data))
-        else:
-            leaf.grad = leaf.grad + g
+        leaf.grad = own(g) if leaf.grad is None else leaf.grad + g
 
     grads = {}  # node -> gradient of that node's output, being accumulated
     roots = []
@@ -273,10 +279,7 @@ def run_backward(outputs, grad_outputs, *, retain_graph, create_graph, inputs=No
                 else:
                     out = node.output()
                     if out is not None and out._retains_grad:
-                        if out.grad is not None:
-                            out.grad = out.grad + g
-                        else:  # an array of its own, as for leaves
-                            out.grad = g if create_graph else Tensor(np.array(g.data))
+                        out.grad = own(g) if out.grad is None else out.grad + g
                 input_grads = _call_backward(node, g, create_graph)
                 if not retain_graph:
                     node.ctx.free()

@@ -10,8 +10,9 @@ class SGD:
 
     With a constant learning rate this is the classic
     Delta w(t) = -lr * dE/dw + momentum * Delta w(t-1), since Delta w = -lr * v.
-    Parameters are updated out of place (``p.data = ...``), never through
-    the graph.
+    Parameters are updated in place (``p.data -= ...``), never through the
+    graph: as in PyTorch, a graph recorded before ``step()`` must not be
+    back-propagated after it.
     """
 
     def __init__(self, params, lr, momentum=0.0):
@@ -22,6 +23,7 @@ class SGD:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         self.lr, self.momentum = lr, momentum
         self.velocity = [None] * len(self.params)
+        self.scratch = [None] * len(self.params)
 
     def zero_grad(self):
         """Forget the accumulated gradients (sets ``p.grad = None``)."""
@@ -35,9 +37,18 @@ class SGD:
             g = p.grad.data
             if self.momentum:
                 v = self.velocity[i]
-                g = g if v is None else self.momentum * v + g
-                self.velocity[i] = g
-            # out of place, one temporary, in the gradient's memory layout
-            new = g * -self.lr
-            new += p.data
-            p.data = new
+                if v is None:
+                    v = self.velocity[i] = g.copy()
+                else:  # v <- momentum * v + g, in the optimizer's own buffer
+                    v *= self.momentum
+                    v += g
+                g = v
+            if not p.data.flags.writeable:
+                p.data = p.data - self.lr * g
+                continue
+            # p <- p - lr * g in place (like PyTorch), through a reused buffer:
+            # no new array per step
+            if self.scratch[i] is None or self.scratch[i].shape != g.shape:
+                self.scratch[i] = np.empty_like(p.data)
+            np.multiply(g, self.lr, out=self.scratch[i])
+            p.data -= self.scratch[i]

@@ -9,13 +9,13 @@ broadcast; the engine sums them back to the input's shape in one place
 from .elementwise import (Abs, Add, Cos, Div, Exp, Log, Maximum, Mul, Neg, Pow,
                           PowScalar, Relu, Sigmoid, Sin, Sqrt, Sub, Tanh)
 from .linalg import MatMul
-from .nn import CrossEntropy, LogSoftmax, Softmax
+from .nn import CrossEntropy, Linear, LogSoftmax, Softmax
 from .reduce import Max, Sum
 from .shape import (BroadcastTo, GetItem, IndexAdd, Permute, Reshape, normalize_axis,
                     normalize_index, normalize_shape)
 
 __all__ = [
-    "Abs", "Add", "BroadcastTo", "Cos", "CrossEntropy", "Div", "Exp", "GetItem", "IndexAdd", "Log",
+    "Abs", "Add", "BroadcastTo", "Cos", "CrossEntropy", "Div", "Exp", "GetItem", "IndexAdd", "Linear", "Log",
     "LogSoftmax", "MatMul", "Max", "Maximum", "Mul", "Neg", "Permute", "Pow",
     "PowScalar", "Relu", "Reshape", "Sigmoid", "Sin", "Softmax", "Sqrt", "Sub", "Sum",
     "Tanh", "normalize_axis", "normalize_index", "normalize_shape",

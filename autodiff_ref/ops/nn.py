@@ -81,3 +81,32 @@ class CrossEntropy(Function):
     @staticmethod
     def jvp(ctx, tx, target):
         return (tx * (ctx.probs - ctx.onehot)).sum() / ctx.n
+
+
+class Linear(Function):
+    """y = x W^T + b (a fully connected layer, W of shape (out, in)), fused as
+    one primitive like PyTorch's addmm: dx = g W, dW = g^T x, db = sum of g
+    over the batch. Leading axes of x are batch axes; ``bias`` may be None."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        out = x.data @ weight.data.T
+        if bias is not None:
+            out += bias.data  # in place: out is a fresh array
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        g2 = g.reshape(-1, weight.shape[0])
+        gx = (g @ weight) if ctx.needs_input_grad[0] else None
+        gw = (g2.T @ x.reshape(-1, weight.shape[1])) if ctx.needs_input_grad[1] else None
+        gb = g2.sum(0) if ctx.needs_input_grad[2] else None
+        return gx, gw, gb
+
+    @staticmethod
+    def jvp(ctx, tx, tw, tb):
+        x, weight = ctx.saved_tensors
+        out = tx @ weight.T + x @ tw.T
+        return out if tb is None else out + tb
