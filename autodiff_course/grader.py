@@ -283,14 +283,7 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
     except (RuntimeError, TimeoutError) as exc:
         fault = fault or f"the kernel could not run the notebook ({type(exc).__name__}: {exc})"
     finally:
-        try:
-            km.shutdown_kernel(now=True)
-        except Exception:  # noqa: BLE001  (already dead)
-            pass
-        try:
-            km.cleanup_resources()
-        except Exception:  # noqa: BLE001
-            pass
+        _stop(km)
     if fault:
         stop = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
                      and any(o.get("ename") == "GraderFault" for o in c.get("outputs", []))),
@@ -299,6 +292,17 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
             if cell.cell_type == "code" and not cell.outputs:
                 cell.outputs.append(_error_output("GraderFault", f"not run: {fault}"))
     return fault
+
+
+def _stop(km):
+    """Kill the sandboxed kernel whatever state it is in."""
+    from jupyter_core.utils import run_sync
+
+    for step, kwargs in ((km.shutdown_kernel, {"now": True}), (km.cleanup_resources, {})):
+        try:
+            run_sync(step)(**kwargs)
+        except Exception:  # noqa: BLE001  (already dead or never started)
+            pass
 
 
 def decide(nb, token):

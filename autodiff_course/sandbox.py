@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jupyter_client import KernelManager
+from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 
 MEMORY_LIMIT = 3 * 1024 ** 3  # bytes of address space per kernel
@@ -85,7 +85,7 @@ def available():
     return None
 
 
-class SandboxKernelManager(KernelManager):
+class SandboxKernelManager(AsyncKernelManager):
     """A KernelManager whose kernel runs inside the sandbox for ``scratch``."""
 
     def __init__(self, scratch, memory=MEMORY_LIMIT, cpu=CPU_LIMIT, sandbox=True, **kw):

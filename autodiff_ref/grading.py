@@ -75,6 +75,10 @@ def diagnose(got, expected, *, rtol=1e-6, atol=1e-8, name="your result",
                 f"{tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])}): look for a "
                 "division by zero, a log of a non-positive number or an overflow.")
     if g.shape != e.shape:
+        if e.ndim == 0:
+            return f"{name} should be a single number, got an array of shape {_shape(g.shape)}."
+        if g.ndim == 0:
+            return f"{name} should be an array of shape {_shape(e.shape)}, got a single number."
         if g.ndim == 2 and g.shape == e.shape[::-1] and _close(g.T, e, rtol, atol):
             return (f"{name} is transposed: expected shape {_shape(e.shape)}, got "
                     f"{_shape(g.shape)}, and its transpose is the right answer.")
@@ -101,7 +105,7 @@ def diagnose(got, expected, *, rtol=1e-6, atol=1e-8, name="your result",
             return (f"{name} ignores the upstream gradient: it equals the result for an "
                     "upstream gradient of all ones. Multiply by grad_output (chain rule).")
     denom = float(np.vdot(e, e))
-    if denom > 0:
+    if denom > 0 and e.size > 1:
         factor = float(np.vdot(g, e)) / denom
         if abs(factor) > 1e-12 and _close(g, factor * e, max(rtol, 1e-9), atol) and \
                 not np.isclose(factor, 1.0):
@@ -109,6 +113,21 @@ def diagnose(got, expected, *, rtol=1e-6, atol=1e-8, name="your result",
             hint = f" (about {nice:g}x)" if np.isclose(abs(factor), nice, rtol=1e-3) else ""
             return (f"{name} is off by a constant factor: every value is {factor:.6g} times "
                     f"the correct one{hint}. Check constants such as 2, 1/2 or 1/n.")
+    if rtol <= 1e-9 and np.allclose(g, e, rtol=1e-4, atol=atol):
+        worst = float(np.max(np.abs(g - e) / np.maximum(np.abs(e), 1e-300)))
+        return (f"{name} is close but not exact: it agrees only to a relative error of "
+                f"about {worst:.0e}. That is what a numerical approximation (finite "
+                "differences) gives; this exercise asks for the exact value from a formula.")
+    if e.size == 1 and e.item() != 0:  # one number: name the factor only if it is telling
+        factor = float(g.item() / e.item())
+        for nice in (2.0, 0.5, 3.0, 1 / 3, 4.0, 0.25, 10.0, 0.1):
+            if np.isclose(abs(factor), nice, rtol=1e-4):
+                sign = "minus " if factor < 0 else ""
+                return (f"{name} is off by a factor of {sign}{nice:g}: expected "
+                        f"{e.item():.10g}, got {g.item():.10g}. Check constants such as "
+                        "2, 1/2 or 1/n.")
+    if e.size == 1:
+        return f"{name} is wrong: expected {e.item():.10g}, got {g.item():.10g}."
     err = np.abs(g - e)
     idx = np.unravel_index(int(np.argmax(err)), g.shape) if g.ndim else ()
     where = f" at index {tuple(int(i) for i in idx)}" if g.ndim else ""
@@ -124,6 +143,22 @@ def assert_close(got, expected, *, name="your result", rtol=1e-6, atol=1e-8,
                        without_upstream=without_upstream)
     if problem is not None:
         raise GradingError(problem)
+
+
+def assert_less(value, bound, *, name="your result", hint=""):
+    """Raise ``GradingError`` unless the number ``value`` is below ``bound``."""
+    value = float(_array(value))
+    if not value < bound:
+        raise GradingError(f"{name} is {value:.6g}, but it should be below {bound:g}."
+                           + (f" {hint}" if hint else ""))
+
+
+def assert_greater(value, bound, *, name="your result", hint=""):
+    """Raise ``GradingError`` unless the number ``value`` is above ``bound``."""
+    value = float(_array(value))
+    if not value > bound:
+        raise GradingError(f"{name} is {value:.6g}, but it should be above {bound:g}."
+                           + (f" {hint}" if hint else ""))
 
 
 def numerical_vjp(forward, arrays, upstream, eps=1e-6):

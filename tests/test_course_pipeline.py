@@ -4,7 +4,6 @@ fetch as three students, submit, collect, autograde, feedback, export."""
 from __future__ import annotations
 
 import csv
-import json
 
 import nbformat
 import pytest
@@ -117,3 +116,20 @@ def test_nbval_runs_every_source_notebook(built_course):
     proc = run(["pytest", "--nbval-lax", "--nbval-cell-timeout=120", "-p", "no:xdist",
                 "-p", "no:cacheprovider", "-q", *notebooks], course, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+def test_committed_release_matches_a_fresh_build(built_course):
+    """course/release/ is committed for Binder: it must be what the build makes."""
+    from course_helpers import COURSE
+
+    course, _ = built_course
+    fresh = {p.relative_to(course / "release") for p in (course / "release").glob("*/*.ipynb")}
+    committed = {p.relative_to(COURSE / "release")
+                 for p in (COURSE / "release").glob("*/*.ipynb")}
+    assert committed == fresh, "run `autodiff-course build` and commit course/release/"
+    for rel in fresh:
+        a = nbformat.read(course / "release" / rel, as_version=4)
+        b = nbformat.read(COURSE / "release" / rel, as_version=4)
+        assert [(c.cell_type, c.source, c.metadata) for c in a.cells] == \
+            [(c.cell_type, c.source, c.metadata) for c in b.cells], \
+            f"course/release/{rel} is stale: run `autodiff-course build` and commit it"

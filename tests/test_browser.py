@@ -1,0 +1,134 @@
+"""A student's session in a real browser: JupyterLab on 127.0.0.1 driven by
+Playwright with Debian's Chromium (no browser download).
+
+Opens the pilot's student notebook, runs all cells, moves the slider and
+sees the plot redraw, presses Validate and reads the verdict; once with the
+answers filled in (success) and once untouched (the failures are reported).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from course_helpers import fill_in, solution_sources
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ASSIGNMENT, NOTEBOOK = "01_derivatives", "derivatives.ipynb"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(built_course, tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no Chromium: install Debian's chromium (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    course, problems = built_course
+    assert problems == []
+    root = tmp_path_factory.mktemp("student")
+    shutil.copy(course / "release" / ASSIGNMENT / NOTEBOOK, root / "untouched.ipynb")
+    shutil.copy(course / "release" / ASSIGNMENT / NOTEBOOK, root / "done.ipynb")
+    fill_in(root / "done.ipynb", solution_sources(course / "source" / ASSIGNMENT / NOTEBOOK))
+    settings = root / "settings"
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+     ).write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    port, token = _free_port(), secrets.token_hex(8)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+         "--allow-root", f"--ServerApp.root_dir={root}",
+         f"--LabApp.user_settings_dir={settings}",
+         f"--LabApp.workspaces_dir={root / 'workspaces'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=root)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if time.time() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail("JupyterLab did not start:\n" + server.stdout.read().decode()[-3000:])
+            time.sleep(0.5)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser, base, token
+        browser.close()
+    server.terminate()
+    server.wait(timeout=20)
+
+
+def _open(browser, base, token, name):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/lab/tree/{name}?reset&token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-mod-idle, "
+                           "[data-status='idle']", timeout=60_000)
+    return page
+
+
+def _run_all(page):
+    page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
+    page.click("li.lm-Menu-item:has-text('Run All Cells')")
+
+
+def _validate(page):
+    page.click("button:has-text('Validate'), jp-button:has-text('Validate')")
+    dialog = page.wait_for_selector(".jp-Dialog-content", timeout=120_000)
+    page.wait_for_function(
+        "() => !document.querySelector('.jp-Dialog-content').innerText.includes('Validating')",
+        timeout=120_000)
+    return dialog.inner_text()
+
+
+def test_student_runs_plots_slides_and_validates(lab):
+    browser, base, token = lab
+    page = _open(browser, base, token, "done.ipynb")
+    _run_all(page)
+    slider = page.wait_for_selector(".widget-slider", timeout=60_000)
+    page.wait_for_selector(".jp-OutputArea-output img", timeout=60_000)
+    images = page.locator(".jp-OutputArea-output img").count()
+    assert images >= 2  # the static log-log plot and the widget's figure
+    page.wait_for_function(
+        "s => { const box = s.closest('.widget-interact'); "
+        "return box && box.querySelector('img'); }", arg=slider, timeout=60_000)
+    before = slider.evaluate("s => s.closest('.widget-interact').querySelector('img').src")
+    slider.query_selector(".noUi-handle").focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "([s, old]) => { const img = s.closest('.widget-interact').querySelector('img'); "
+        "return img && img.src !== old; }", arg=[slider, before], timeout=30_000)
+    page.screenshot(path=str(Path(os.environ.get("BROWSER_SHOTS", "/tmp")) / "lab-01.png"))
+    verdict = _validate(page)
+    assert "Success" in verdict and "passes all the tests" in verdict, verdict
+    page.close()
+
+
+def test_validate_reports_failures_on_untouched_notebook(lab):
+    browser, base, token = lab
+    page = _open(browser, base, token, "untouched.ipynb")
+    verdict = _validate(page)
+    assert "failed" in verdict.lower() or "error" in verdict.lower(), verdict
+    assert "NotImplementedError" in verdict, verdict
+    page.close()

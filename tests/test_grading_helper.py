@@ -1,0 +1,88 @@
+"""autodiff_ref.grading names each kind of wrong gradient in words."""
+
+import numpy as np
+import pytest
+
+import autodiff_ref as ad
+from autodiff_ref import grading
+
+
+def matmul_forward(a, b):
+    return a @ b
+
+
+def matmul_backward(g, a, b):
+    return g @ b.T, a.T @ g
+
+
+def bias_forward(x, b):
+    return x + b  # b of shape (4,) is broadcast over the rows of x (3, 4)
+
+
+WRONG = {
+    # kind: (backward, forward, shapes, words the message must contain)
+    "wrong shape": (lambda g, a, b: (g @ b.T, (a.T @ g)[:2]), matmul_forward, [(3, 4), (4, 2)],
+                    ["wrong shape", "expected (4, 2), got (2, 2)"]),
+    "transposed (non-square)": (lambda g, a, b: (g @ b.T, (a.T @ g).T), matmul_forward,
+                                [(3, 4), (4, 2)], ["transposed", "expected shape (4, 2)"]),
+    "transposed (square)": (lambda g, a, b: ((g @ b.T).T, a.T @ g), matmul_forward,
+                            [(4, 4), (4, 4)], ["transposed"]),
+    "constant factor": (lambda g, a, b: (2 * g @ b.T, a.T @ g), matmul_forward,
+                        [(3, 4), (4, 2)], ["off by a constant factor", "2"]),
+    "wrong sign": (lambda g, a, b: (-(g @ b.T), a.T @ g), matmul_forward, [(3, 4), (4, 2)],
+                   ["wrong sign"]),
+    "missing broadcast sum": (lambda g, x, b: (g, g), bias_forward, [(3, 4), (4,)],
+                              ["missing the sum over the broadcast", "(0,)", "(4,)"]),
+    "ignores upstream": (lambda g, a, b: (np.ones_like(g) @ b.T, a.T @ g), matmul_forward,
+                         [(3, 4), (4, 2)], ["ignores the upstream gradient"]),
+    "returns nothing": (lambda g, a, b: (None, a.T @ g), matmul_forward, [(3, 4), (4, 2)],
+                        ["returned nothing", "return"]),
+    "wrong count": (lambda g, a, b: g @ b.T, matmul_forward, [(3, 4), (4, 2)],
+                    ["must return 2 gradient(s)"]),
+    "nan": (lambda g, a, b: (g @ b.T / 0.0, a.T @ g), matmul_forward, [(3, 4), (4, 2)],
+            ["NaN or infinity"]),
+    "plain wrong": (lambda g, a, b: (g @ b.T + 0.1, a.T @ g), matmul_forward, [(3, 4), (4, 2)],
+                    ["wrong values", "largest error", "expected", "got"]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WRONG))
+def test_helper_names_the_mistake(kind):
+    backward, forward, shapes, words = WRONG[kind]
+    with np.errstate(all="ignore"), pytest.raises(grading.GradingError) as info:
+        grading.check_vjp(backward, forward, shapes, rng=np.random.default_rng(0))
+    for w in words:
+        assert w in str(info.value), (kind, str(info.value))
+
+
+def test_correct_rules_pass_against_reference_and_finite_differences():
+    rng = np.random.default_rng(1)
+    assert grading.check_vjp(matmul_backward, matmul_forward, [(3, 4), (4, 2)], rng=rng,
+                             reference=lambda a, b: a @ b)
+    assert grading.check_vjp(lambda g, x, b: (g, g.sum(0)), bias_forward, [(3, 4), (4,)],
+                             rng=rng, reference=lambda x, b: x + b)
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    assert grading.check_vjp(lambda g, x: g * sig(x) * (1 - sig(x)), sig, [(5,)], rng=rng,
+                             reference=lambda x: ad.sigmoid(x))
+
+
+def test_a_bug_in_the_reference_is_not_blamed_on_the_student():
+    with pytest.raises(RuntimeError, match="bug in the test"):
+        grading.check_vjp(matmul_backward, matmul_forward, [(3, 4), (4, 2)],
+                          reference=lambda a, b: 2 * (a @ b))
+
+
+def test_scalar_messages():
+    assert "factor of 2" in grading.diagnose(2.0, 1.0)
+    assert "expected 1, got 1.3" in grading.diagnose(1.3, 1.0)
+    assert "single number" in grading.diagnose(np.ones(3), 1.0)
+    assert grading.diagnose(1.0 + 1e-12, 1.0) is None
+
+
+def test_threshold_helpers():
+    grading.assert_less(1e-9, 1e-6)
+    grading.assert_greater(0.5, 1e-3)
+    with pytest.raises(grading.GradingError, match="should be below 1e-06. look closer"):
+        grading.assert_less(0.1, 1e-6, hint="look closer")
+    with pytest.raises(grading.GradingError, match="should be above"):
+        grading.assert_greater(0.0, 1e-3)

@@ -1,0 +1,114 @@
+"""The sandboxed kernel on its own: isolation and faults.
+
+These run code that the static screen would reject (os._exit, open, socket):
+they prove the layers below it hold even if a rule is ever bypassed.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autodiff_course import grader, sandbox
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def need_sandbox():
+    why = sandbox.available()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must be able to sandbox kernels: {why}")
+        pytest.skip(why)
+
+
+def _run(tmp_path, cells, timeout=20):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    fault = grader.execute(nb, scratch, use_sandbox=True, cell_timeout=timeout)
+    texts = ["".join(o.get("text", "") + o.get("evalue", "") for o in c.outputs)
+             for c in nb.cells]
+    return fault, texts
+
+
+def _digest(folder):
+    h = hashlib.sha256()
+    for p in sorted(Path(folder).rglob("*")):
+        if p.is_file():
+            h.update(str(p).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_kernel_sees_no_course_no_network_and_writes_only_its_scratch(tmp_path):
+    course = tmp_path / "course"
+    for rel in ("source/a/nb.ipynb", "gradebook.db", "submitted/bob/a/nb.ipynb",
+                "solution/a/nb.ipynb"):
+        (course / rel).parent.mkdir(parents=True, exist_ok=True)
+        (course / rel).write_text("secret " + rel)
+    before = _digest(course)
+    probe = f"""
+import os, socket
+for rel in ("source/a/nb.ipynb", "gradebook.db", "solution/a/nb.ipynb"):
+    try:
+        print("READ", open(os.path.join({str(course)!r}, rel)).read())
+    except OSError as e:
+        print("blocked read", type(e).__name__)
+for rel in ("gradebook.db", "submitted/bob/a/nb.ipynb", "new.txt"):
+    try:
+        open(os.path.join({str(course)!r}, rel), "w").write("pwned")
+        print("WROTE", rel)
+    except OSError as e:
+        print("blocked write", type(e).__name__)
+try:
+    socket.create_connection(("1.1.1.1", 80), timeout=2)
+    print("NETWORK")
+except OSError as e:
+    print("blocked network", type(e).__name__)
+open("mine.txt", "w").write("ok")
+print("scratch ok", open("mine.txt").read(), os.listdir("/"))
+"""
+    fault, texts = _run(tmp_path, [probe])
+    assert fault is None
+    out = texts[0]
+    assert "READ" not in out and "WROTE" not in out and "NETWORK" not in out, out
+    assert out.count("blocked read") == 3 and out.count("blocked write") == 3, out
+    assert "blocked network" in out and "scratch ok ok" in out, out
+    assert "work" not in out.split("scratch ok ok", 1)[1] or str(course) not in out
+    assert _digest(course) == before  # byte for byte
+
+
+def test_a_dying_kernel_keeps_earlier_results_and_says_why(tmp_path):
+    fault, texts = _run(tmp_path, ["print('before')", "import os\nos._exit(3)",
+                                   "print('after')"])
+    assert fault and "kernel died" in fault
+    assert "before" in texts[0]
+    assert "kernel died" in texts[1] and "not run" in texts[2] and "after" not in texts[2]
+
+
+def test_a_loop_that_ignores_sigint_is_stopped(tmp_path):
+    loop = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    fault, texts = _run(tmp_path, ["print('before')", loop, "print('after')"], timeout=3)
+    assert fault and "more than 3 s" in fault
+    assert "before" in texts[0] and "not run" in texts[2]
+
+
+def test_memory_is_capped_per_submission(tmp_path):
+    bomb = "try:\n    x = bytearray(8 * 1024 ** 3)\n    print('GOT 8 GB')\n" \
+           "except MemoryError:\n    print('capped')"
+    fault, texts = _run(tmp_path, [bomb, "print('still alive')"])
+    assert fault is None
+    assert "capped" in texts[0] and "still alive" in texts[1]
+
+
+def test_huge_output_is_cut_and_a_flood_stops_the_run(tmp_path):
+    fault, texts = _run(tmp_path, ["for i in range(100000):\n    print(i)", "print('next')"])
+    assert fault is None
+    assert len(texts[0]) < 2 * grader.CELL_OUTPUT_LIMIT and "truncated" in texts[0]
+    assert "next" in texts[1]
+    fault, texts = _run(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path,
+                        ["print('x' * (40 * 1024 ** 2))", "print('after')"])
+    assert fault and "MB of output" in fault and "not run" in texts[1]
