@@ -19,7 +19,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,10 @@ from pathlib import Path
 import nbformat
 
 from .authoring import to_notebook, write_notebook
+
+# Workers are started fresh, not forked: forking a process that runs threads
+# (a test runner, ZeroMQ) can leave the child waiting on a lock forever.
+_SPAWN = multiprocessing.get_context("spawn")
 
 COURSE = Path(__file__).resolve().parent.parent / "course"
 
@@ -88,6 +94,17 @@ class Run:
         return sum(m for _, m in self.scores.values())
 
 
+def local_kernel_manager(folder):
+    """A kernel manager talking over Unix sockets in ``folder``. TCP ports are
+    picked by binding and releasing them, which races when several kernels
+    start at once (tests run in parallel) and can lose messages."""
+    from jupyter_client import AsyncKernelManager
+
+    return AsyncKernelManager(kernel_name="python3", transport="ipc",
+                              ip=str(Path(folder) / "kernel"),
+                              connection_file=str(Path(folder) / "kernel.json"))
+
+
 def execute(path, timeout=120):
     """Run a notebook top to bottom in a fresh kernel, continuing past errors,
     and score its autograded cells the way nbgrader does."""
@@ -95,9 +112,11 @@ def execute(path, timeout=120):
     from nbgrader import utils
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(Path(path).parent)}})
-    client.execute()
+    with tempfile.TemporaryDirectory(prefix="autodiff-kernel-") as sockets:
+        client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
+                                km=local_kernel_manager(sockets),
+                                resources={"metadata": {"path": str(Path(path).parent)}})
+        client.execute()
     run = Run(str(path))
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -135,7 +154,7 @@ def verify(course, names, jobs=2, log=print):
         problems += check_text(course, a)
     sources = [p for a in names for p in sorted((Path(course) / "source" / a).glob("*.ipynb"))]
     releases = [p for a in names for p in sorted((Path(course) / "release" / a).glob("*.ipynb"))]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN) as pool:
         runs = list(pool.map(execute, sources + releases))
     for run in runs[:len(sources)]:
         if run.errors or run.total != run.max_total:
@@ -191,8 +210,26 @@ def main(argv=None):
     g.add_argument("--cell-timeout", type=int, default=60, help="seconds a cell may run")
     g.add_argument("--no-sandbox", action="store_true",
                    help="run student code unsandboxed (only for trusted code)")
+    m = sub.add_parser("mutate", help="mutation-test the tests of the built source notebooks")
+    m.add_argument("assignments", nargs="*")
+    m.add_argument("--course", default=str(COURSE))
     args = parser.parse_args(argv)
     course = Path(args.course).resolve()
+    if args.command == "mutate":
+        from .mutation import equivalent_mutants, run_notebook
+
+        unexplained = 0
+        for a in args.assignments or assignments(course):
+            equivalent = equivalent_mutants(course, a)
+            for nb in sorted((course / "source" / a).glob("*.ipynb")):
+                report = run_notebook(nb)
+                print(f"{nb}: {len(report.killed)}/{len(report.mutants)} mutants killed")
+                for mutant in report.survivors:
+                    why = equivalent.get(mutant.key)
+                    unexplained += why is None
+                    print(f"  survivor {mutant.key}\n    " +
+                          (f"equivalent: {why}" if why else "NOT EXPLAINED: strengthen the tests"))
+        return 1 if unexplained else 0
     if args.command == "grade":
         from .grader import grade
 

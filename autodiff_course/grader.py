@@ -50,6 +50,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -59,6 +60,10 @@ import nbformat
 
 from . import sandbox
 from .integrity import Policy, screen
+
+# Workers are started fresh, not forked: forking a process that runs threads
+# (a test runner, ZeroMQ) can leave the child waiting on a lock forever.
+_SPAWN = multiprocessing.get_context("spawn")
 
 GRADER_VERSION = "1"
 INPUT_DIR = "autograde-input"
@@ -477,7 +482,7 @@ def grade(course, assignment, jobs=2, use_sandbox=True, force=False, log=print,
     (course / INPUT_DIR).mkdir(exist_ok=True)
     with _lock(course):
         started = time.monotonic()
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN) as pool:
             outcomes = list(pool.map(_phase1, [(course, assignment, s, use_sandbox, force,
                                                 cell_timeout) for s in students]))
         phase1 = time.monotonic() - started

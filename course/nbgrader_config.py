@@ -2,6 +2,7 @@
 run in this folder)."""
 
 import os
+import tempfile
 
 from nbgrader.preprocessors import (ClearHiddenTests, ClearMarkScheme, ClearOutput, Execute,
                                     IncludeHeaderFooter, LockCells)
@@ -46,3 +47,10 @@ if os.environ.get("AUTODIFF_COURSE_PHASE") == "record":
     c.CourseDirectory.submitted_directory = INPUT_DIR
     c.Autograde.sanitize_preprocessors, c.Autograde.autograde_preprocessors = \
         record_preprocessors()
+
+# Kernels talk to nbgrader over Unix sockets rather than TCP ports: free TCP
+# ports are found by binding and releasing them, which races (and loses
+# messages) when several kernels start at once on one machine.
+# The socket paths must be absolute (the kernel runs in the notebook's folder).
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = os.path.join(tempfile.mkdtemp(prefix="autodiff-nbgrader-"), "kernel")

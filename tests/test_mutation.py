@@ -1,0 +1,30 @@
+"""Mutation test of the autograder: the tests of every exercise must reject
+every small change to its solution that changes behaviour. Survivors that
+do not change behaviour are listed, with the reason, in course/mutants/."""
+
+import pytest
+
+from autodiff_course.build import assignments
+from autodiff_course.mutation import equivalent_mutants, run_notebook
+from course_helpers import COURSE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("assignment", assignments(COURSE))
+def test_tests_kill_every_mutant_that_changes_behaviour(built_course, assignment):
+    course, problems = built_course
+    assert problems == []
+    equivalent = equivalent_mutants(COURSE, assignment)
+    for notebook in sorted((course / "source" / assignment).glob("*.ipynb")):
+        report = run_notebook(notebook)
+        assert len(report.mutants) >= 20, "too few mutants: is the solution region marked?"
+        survivors = {m.key for m in report.survivors}
+        unexplained = survivors - set(equivalent)
+        assert not unexplained, f"tests too weak; these mutants survive: {sorted(unexplained)}"
+        stale = {k for k in equivalent if k.split(" | ")[0] in
+                 {m.exercise for m in report.mutants}} - survivors
+        assert not stale, f"listed as equivalent but now killed or gone: {sorted(stale)}"
+        rate = len(report.killed) / len(report.mutants)
+        print(f"{notebook.name}: {len(report.killed)}/{len(report.mutants)} mutants killed "
+              f"({rate:.1%}); {len(survivors)} equivalent survivor(s)")
