@@ -1,14 +1,37 @@
+import fcntl
+import json
+import shutil
+
 import pytest
 
 from course_helpers import copy_course
 
 
-@pytest.fixture(scope="module")
-def built_course(tmp_path_factory):
-    """A temporary copy of the course, regenerated and verified by the
-    instructor command (``autodiff-course build``), with its problems list."""
+@pytest.fixture(scope="session")
+def built_master(tmp_path_factory, worker_id):
+    """The course regenerated and verified once per test session, shared by
+    the xdist workers through the file system (the first one builds it)."""
     from autodiff_course.build import build
 
-    course = copy_course(tmp_path_factory.mktemp("course"))
-    problems = build(course, log=lambda *a: None)
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent
+    master, done = root / "built-course", root / "built-course.json"
+    with open(root / "built-course.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            if master.exists():
+                shutil.rmtree(master)
+            problems = build(copy_course(master), log=lambda *a: None)
+            done.write_text(json.dumps(problems))
+    return master, json.loads(done.read_text())
+
+
+@pytest.fixture(scope="module")
+def built_course(built_master, tmp_path_factory):
+    """A private copy of the built course (tests submit to it and grade it),
+    with the problems the build's verification found."""
+    master, problems = built_master
+    course = tmp_path_factory.mktemp("course")
+    shutil.copytree(master, course, dirs_exist_ok=True)
     return course, problems
