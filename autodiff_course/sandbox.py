@@ -60,10 +60,14 @@ def bwrap_args(scratch):
             args += ["--ro-bind", top, top]
     for d in sorted(_python_dirs() | _package_dirs()):
         args += ["--ro-bind", d, d]
+    # the kernel imports the grader's own copy of the packages (only the package
+    # folders are visible, not the rest of the repository around them)
+    parents = sorted({str(Path(d).parent) for d in _package_dirs()})
     args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch),
              "--setenv", "HOME", str(scratch), "--setenv", "MPLCONFIGDIR", "/tmp",
              "--setenv", "MPLBACKEND", "agg", "--setenv", "OPENBLAS_NUM_THREADS", "1",
              "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+             "--setenv", "PYTHONPATH", os.pathsep.join(parents),
              "--unsetenv", "JPY_PARENT_PID"]
     return args
 

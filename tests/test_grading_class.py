@@ -209,7 +209,7 @@ def graded(built_course, tmp_path_factory):
     expected = make_class(course)
     assert len(expected) >= 60
     before = {d: _digest(course / d) for d in ("submitted", "source", "release")}
-    outcomes = grade(course, A, jobs=2, cell_timeout=10, log=lambda *a: None)
+    outcomes = grade(course, A, jobs=2, cell_timeout=30, log=lambda *a: None)
     return course, expected, outcomes, before, tmp_path_factory.mktemp("export")
 
 
@@ -253,12 +253,12 @@ def test_grading_changes_no_submission_and_no_course_file(graded):
 def test_rerun_is_idempotent_and_resumes(graded):
     course, expected, _, _, tmp = graded
     first = _export(course, tmp, "first.csv")
-    again = grade(course, A, jobs=2, cell_timeout=10, log=lambda *a: None)
+    again = grade(course, A, jobs=2, cell_timeout=30, log=lambda *a: None)
     assert all(o.cached for o in again)
     assert _export(course, tmp, "again.csv") == first
     # an interrupted run: one student's phase-1 result is missing
     shutil.rmtree(course / "autograde-input" / "honest03")
-    resumed = grade(course, A, jobs=2, cell_timeout=10, log=lambda *a: None)
+    resumed = grade(course, A, jobs=2, cell_timeout=30, log=lambda *a: None)
     assert [o.student for o in resumed if not o.cached] == ["honest03"]
     assert _export(course, tmp, "resumed.csv") == first
 
