@@ -1,5 +1,6 @@
 import fcntl
 import json
+import os
 import shutil
 
 import pytest
@@ -8,13 +9,13 @@ from course_helpers import copy_course
 
 
 @pytest.fixture(scope="session")
-def built_master(tmp_path_factory, worker_id):
+def built_master(tmp_path_factory):
     """The course regenerated and verified once per test session, shared by
     the xdist workers through the file system (the first one builds it)."""
     from autodiff_course.build import build
 
     root = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # shared by the workers of one run
         root = root.parent
     master, done = root / "built-course", root / "built-course.json"
     with open(root / "built-course.lock", "w") as lock:

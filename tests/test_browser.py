@@ -81,9 +81,9 @@ def lab(built_course, tmp_path_factory):
 def _open(browser, base, token, name):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{base}/lab/tree/{name}?reset&token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-mod-idle, "
-                           "[data-status='idle']", timeout=60_000)
+                           "[data-status='idle']", timeout=180_000)
     return page
 
 
@@ -105,20 +105,20 @@ def test_student_runs_plots_slides_and_validates(lab):
     browser, base, token = lab
     page = _open(browser, base, token, "done.ipynb")
     _run_all(page)
-    slider = page.wait_for_selector(".widget-slider", timeout=60_000)
-    page.wait_for_selector(".jp-OutputArea-output img", timeout=60_000)
+    slider = page.wait_for_selector(".widget-slider", timeout=180_000)
+    page.wait_for_selector(".jp-OutputArea-output img", timeout=180_000)
     images = page.locator(".jp-OutputArea-output img").count()
     assert images >= 2  # the static log-log plot and the widget's figure
     page.wait_for_function(
         "s => { const box = s.closest('.widget-interact'); "
-        "return box && box.querySelector('img'); }", arg=slider, timeout=60_000)
+        "return box && box.querySelector('img'); }", arg=slider, timeout=180_000)
     before = slider.evaluate("s => s.closest('.widget-interact').querySelector('img').src")
     slider.query_selector(".noUi-handle").focus()
     for _ in range(5):
         page.keyboard.press("ArrowRight")
     page.wait_for_function(
         "([s, old]) => { const img = s.closest('.widget-interact').querySelector('img'); "
-        "return img && img.src !== old; }", arg=[slider, before], timeout=30_000)
+        "return img && img.src !== old; }", arg=[slider, before], timeout=90_000)
     page.screenshot(path=str(Path(os.environ.get("BROWSER_SHOTS", "/tmp")) / "lab-01.png"))
     verdict = _validate(page)
     assert "Success" in verdict and "passes all the tests" in verdict, verdict
