@@ -108,6 +108,9 @@ def make_class(course):
         return {**ans, **{n: WRONG[n] for n in names}}
 
     def lost(*names):
+        names = set(names)
+        if "relative_error" in names:  # the solution's directional_check calls it
+            names.add("directional_check")
         return TOTAL - sum(POINTS[n] for n in names)
 
     for i in range(18):
