@@ -179,6 +179,10 @@ def build(course=COURSE, names=None, do_verify=True, jobs=2, log=print):
     for a in names:
         written = write_sources(course, a)
         log(f"source   {a}: {', '.join(p.name for p in written)}")
+    for page in sorted((course / "notebooks").glob("*.md")):  # pages every notebook links to
+        for folder in ("source", "release"):
+            (course / folder).mkdir(exist_ok=True)
+            shutil.copy2(page, course / folder / page.name)
     for a in names:
         nbgrader(course, "generate_assignment", a, "--force")
         nbgrader(course, "generate_solution", a, "--force")

@@ -22,6 +22,9 @@ Typical use in a test cell::
 
 from __future__ import annotations
 
+import contextlib
+import textwrap
+
 import numpy as np
 
 from .engine import sum_to_shape
@@ -29,8 +32,62 @@ from .gradcheck import numerical_jacobian
 from .tensor import Tensor
 
 
+WIDTH = 78  # explanations wrap here: Validate's dialog clips long lines
+
+
+def _wrap(text):
+    return "\n".join(textwrap.fill(part, WIDTH) if len(part) > WIDTH else part
+                     for part in str(text).split("\n"))
+
+
 class GradingError(AssertionError):
-    """A test-cell check failed; the message explains why."""
+    """A test-cell check failed; the message explains why (wrapped to ``WIDTH``)."""
+
+    def __init__(self, message=""):
+        super().__init__(_wrap(message))
+
+
+class ExerciseNotWritten(GradingError):
+    """The exercise still raises the ``NotImplementedError`` of the student version."""
+
+
+@contextlib.contextmanager
+def exercise(number, name, *, needs=()):
+    """Wrap a test cell's checks of exercise ``number`` (the function ``name``).
+
+    An untouched exercise (its stub raises ``NotImplementedError``) fails with
+    one line, "Exercise N (`name`) is not written yet", instead of a long
+    traceback. ``needs`` lists earlier exercises, as ``(number, name)``
+    pairs, that this one calls: if one of those is the unwritten one, the
+    message says to finish it first.
+    """
+    try:
+        yield
+    except NotImplementedError as exc:
+        where = _unwritten_function(exc)
+        for other_number, other in needs:
+            if where == other:
+                raise ExerciseNotWritten(
+                    f"Exercise {number} (`{name}`) uses exercise {other_number} "
+                    f"(`{other}`), which is not written yet: finish exercise "
+                    f"{other_number} first.") from None
+        raise ExerciseNotWritten(
+            f"Exercise {number} (`{name}`) is not written yet: replace "
+            "`raise NotImplementedError()` with your code.") from None
+
+
+def _unwritten_function(exc):
+    """The name of the innermost function that raised ``exc``."""
+    tb, name = exc.__traceback__, None
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    return name
+
+
+def passed(name, what="the visible tests"):
+    """The one line a passing test cell prints."""
+    print(f"\u2713 {name} passes {what}")
 
 
 def _array(x):

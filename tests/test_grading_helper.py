@@ -86,3 +86,44 @@ def test_threshold_helpers():
         grading.assert_less(0.1, 1e-6, hint="look closer")
     with pytest.raises(grading.GradingError, match="should be above"):
         grading.assert_greater(0.0, 1e-3)
+
+
+def test_untouched_exercise_says_so_in_one_line():
+    def central_difference(f, x, eps):
+        raise NotImplementedError()
+
+    with pytest.raises(grading.ExerciseNotWritten) as info:
+        with grading.exercise(2, "central_difference"):
+            central_difference(np.sin, 1.0, 1e-5)
+    assert str(info.value).startswith("Exercise 2 (`central_difference`) is not written yet")
+    assert info.value.__suppress_context__
+
+
+def test_exercise_names_the_unwritten_one_it_needs():
+    def relative_error(a, b):
+        raise NotImplementedError()
+
+    def directional_check(f, g, x):
+        return relative_error(1.0, 2.0)
+
+    with pytest.raises(grading.ExerciseNotWritten) as info:
+        with grading.exercise(5, "directional_check", needs=[(4, "relative_error")]):
+            directional_check(None, None, None)
+    assert "exercise 4 (`relative_error`), which is not written yet" in str(info.value)
+
+
+def test_other_errors_pass_through_exercise():
+    with pytest.raises(ZeroDivisionError):
+        with grading.exercise(1, "f"):
+            1 / 0
+
+
+def test_long_explanations_wrap():
+    with pytest.raises(grading.GradingError) as info:
+        grading.assert_close(np.ones((3, 4)) * 2, np.ones((3, 4)), name="a rather long name " * 3)
+    assert max(len(line) for line in str(info.value).splitlines()) <= grading.WIDTH
+
+
+def test_passed_prints_one_line(capsys):
+    grading.passed("central_difference")
+    assert capsys.readouterr().out == "\u2713 central_difference passes the visible tests\n"
