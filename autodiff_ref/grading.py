@@ -23,6 +23,7 @@ Typical use in a test cell::
 from __future__ import annotations
 
 import contextlib
+import re
 import textwrap
 
 import numpy as np
@@ -36,8 +37,14 @@ WIDTH = 78  # explanations wrap here: Validate's dialog clips long lines
 
 
 def _wrap(text):
-    return "\n".join(textwrap.fill(part, WIDTH) if len(part) > WIDTH else part
-                     for part in str(text).split("\n"))
+    """Wrap long lines at spaces, never inside a parenthesised shape like (4, 2)."""
+    keep = "\u00a0"  # a placeholder space that textwrap does not break at
+    lines = []
+    for part in str(text).split("\n"):
+        part = re.sub(r"\([^()]*\)", lambda m: m.group(0).replace(" ", keep), part)
+        wrapped = textwrap.fill(part, WIDTH, break_long_words=False, break_on_hyphens=False)
+        lines.append(wrapped.replace(keep, " ") if len(part) > WIDTH else part.replace(keep, " "))
+    return "\n".join(lines)
 
 
 class GradingError(AssertionError):
