@@ -8,9 +8,10 @@ Shaped like PyTorch's autograd so that what you learn here carries over::
     y.backward()
     x.grad            # tensor([2., 4., 6.])
 
-Where things live: ``tensor.py`` (the Tensor), ``function.py`` (Function, the
-one extension point), ``engine.py`` (the backward walk, ``grad``,
-``no_grad``), ``ops/`` (every primitive with its backward and jvp rules),
+Where things live: ``engine.py`` (grad mode, ``no_grad``, the order of the
+backward walk and the walk itself), ``tensor.py`` (the Tensor, ``backward``
+and ``grad``), ``function.py`` (Function, the one extension point, with the
+recorded ``Node`` and the checks on what a backward returns), ``ops/`` (every primitive with its backward and jvp rules),
 ``functional.py`` (jvp, vjp, jacobian, hessian), ``gradcheck.py`` (finite
 differences), ``nn.py``/``optim.py`` (a tiny network toolkit), ``viz.py``
 (graph drawings for notebooks).
@@ -19,10 +20,10 @@ differences), ``nn.py``/``optim.py`` (a tiny network toolkit), ``viz.py``
 import numpy as np
 
 from . import ops
-from .engine import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .engine import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .function import Context, Function
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_jacobian
-from .tensor import Tensor, tensor
+from .tensor import Tensor, grad, tensor
 
 __version__ = "0.1.0"
 

@@ -30,8 +30,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import Node, mode, primitive_mode
-from .tensor import Tensor
+import weakref
+
+from .engine import mode, primitive_mode
+from .tensor import Tensor, describe_shape
+
+# Called with every tensor a Function produces (``viz.trace`` records with it).
+output_hooks: list = []
 
 
 class Context:
@@ -47,6 +52,9 @@ class Context:
         self.needs_input_grad = needs_input_grad
         self._saved = ()
         self.freed = False
+        # Set by the backward walk: is backward being recorded (create_graph)?
+        # A rule that caches for speed checks it to stay differentiable.
+        self.create_graph = False
 
     def save_for_backward(self, *tensors):
         self._saved = tensors
@@ -99,9 +107,8 @@ class Function:
         if mode.forward_ad_level and any(isinstance(a, Tensor) and a._tangent is not None
                                          for a in args):
             out._tangent = cls._push_tangents(ctx, args, out)
-        if mode.tracers:
-            for tape in mode.tracers:
-                tape.append(out)
+        for hook in output_hooks:
+            hook(out)
         return out
 
     @classmethod
@@ -125,3 +132,146 @@ class Function:
                     f"{cls.__name__}.jvp returned a tangent of shape {t.shape} for an "
                     f"output of shape {out.shape}") from None
         return t
+
+
+# ------------------------------------------------------------ the graph
+
+
+class Node:
+    """One recorded call of a Function: what backward needs to run it again.
+
+    ``next[i]`` says where input ``i`` of the call came from: another Node (the
+    input was computed), a leaf Tensor (it was created by the user with
+    ``requires_grad=True``) or ``None`` (it needs no gradient).
+    """
+
+    __slots__ = ("function", "ctx", "next", "input_shapes", "_output", "__weakref__")
+    is_node = True  # how the engine tells a node from a leaf tensor
+
+    def __init__(self, function, ctx, next, input_shapes, output):
+        self.function = function
+        self.ctx = ctx
+        self.next = next
+        self.input_shapes = input_shapes
+        self._output = weakref.ref(output)
+
+    def output(self):
+        """The tensor this node produced, if it is still alive."""
+        return self._output()
+
+    @property
+    def name(self):
+        return self.function.__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+    def call_backward(self, grad_output, create_graph):
+        """Run the Function's backward rule for ``grad_output`` and check what
+        it returned (see ``checked_gradients``)."""
+        ctx = self.ctx
+        if ctx.freed:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time (at "
+                f"{self.function.__name__}): its saved values were freed by the first "
+                "backward(). Pass retain_graph=True to the first backward() (or ad.grad) "
+                "if you need to back-propagate through the same graph twice.")
+        ctx.create_graph = create_graph
+        if create_graph:
+            result = self.function.backward(ctx, grad_output)
+        else:
+            with primitive_mode():
+                result = self.function.backward(ctx, grad_output)
+        return checked_gradients(self, result, create_graph)
+
+
+# ----------------------------------- what a backward rule may return
+
+
+def sum_to_shape(grad, shape):
+    """Undo NumPy broadcasting: sum ``grad`` down to ``shape``.
+
+    This is the one place where broadcasting is undone. If ``x`` of shape
+    ``(3,)`` was broadcast against ``(2, 3)``, its gradient arrives with shape
+    ``(2, 3)`` and must be summed over the new leading axis; an axis of size 1
+    that was stretched is summed with ``keepdims``. Returns ``None`` when
+    ``grad`` cannot have come from broadcasting ``shape``.
+    """
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        return None
+    stretched = []
+    for i, size in enumerate(shape):
+        gsize = grad.shape[extra + i]
+        if size == 1 and gsize != 1:
+            stretched.append(extra + i)
+        elif size != gsize:
+            return None
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    if stretched:
+        grad = grad.sum(axis=tuple(a - extra for a in stretched), keepdims=True)
+    return grad
+
+
+def checked_gradients(node, result, create_graph):
+    """What a backward rule returned, checked and made uniform.
+
+    One gradient (or None) per input of forward; NumPy results become
+    tensors; broadcasting is undone (``sum_to_shape``) and every shape is
+    checked, naming the Function and both shapes when something is wrong.
+    """
+    name = node.function.__name__
+    if not isinstance(result, tuple):
+        result = (result,)
+    if len(result) != len(node.next):
+        raise RuntimeError(
+            f"{name}.backward returned {len(result)} gradient(s), but {name}.forward "
+            f"took {len(node.next)} input(s): return one gradient (or None) per input "
+            "of forward, in the same order.")
+    checked = []
+    for i, (g, source, shape) in enumerate(zip(result, node.next, node.input_shapes)):
+        if g is None or source is None:
+            checked.append(None)
+            continue
+        if not isinstance(g, Tensor):
+            g = _wrap_numpy_gradient(g, name, create_graph)
+        fixed = sum_to_shape(g, shape)
+        if fixed is None:
+            raise RuntimeError(
+                f"{name}.backward returned a gradient of shape {describe_shape(g.shape)} for "
+                f"input {i}, which has shape {describe_shape(shape)}: the gradient of an "
+                "input must have that input's shape.")
+        checked.append(fixed)
+    return checked
+
+
+def _wrap_numpy_gradient(g, name, create_graph):
+    """A backward that returned NumPy cannot be differentiated again.
+
+    Without ``create_graph`` the array is simply wrapped. With it, the array
+    is wrapped in a tensor whose own backward raises a clear error, so that a
+    second derivative through it fails loudly instead of silently being 0.
+    """
+    t = Tensor(np.asarray(g))
+    if create_graph:
+        ctx = Context((False,))
+        ctx.source_name = name
+        t.requires_grad = True
+        t.grad_fn = Node(_NumpyGradient, ctx, [None], [t.shape], t)
+    return t
+
+
+class _NumpyGradient:
+    """Stands in the graph for a gradient that a backward computed with NumPy."""
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise RuntimeError(
+            f"{ctx.source_name}.backward returned a NumPy array, so its result "
+            "cannot be differentiated again (create_graph / second derivatives). "
+            f"Write {ctx.source_name}.backward with Tensor operations on "
+            "ctx.saved_tensors and grad_output to make it twice differentiable.")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import enable_grad, forward_ad, grad, no_grad
+from .engine import enable_grad, forward_ad, no_grad
 from . import ops
-from .tensor import Tensor
+from .tensor import Tensor, grad
 
 
 def _inputs(inputs):
@@ -58,6 +58,15 @@ def _pack(is_tuple, values):
     return tuple(values) if is_tuple else values[0]
 
 
+def _unsupported(strict=False, vectorize=False):
+    """PyTorch's ``strict`` and ``vectorize`` options are not implemented: say so
+    rather than silently ignore them."""
+    if strict:
+        raise NotImplementedError("strict=True is not supported by autodiff_ref.functional")
+    if vectorize:
+        raise NotImplementedError("vectorize=True is not supported by autodiff_ref.functional")
+
+
 def _zeros_for_none(grads, like):
     return tuple(Tensor(np.zeros(x.shape, dtype=x.dtype)) if g is None else g
                  for g, x in zip(grads, like))
@@ -65,6 +74,7 @@ def _zeros_for_none(grads, like):
 
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), v^T J): one forward and one backward pass."""
+    _unsupported(strict)
     in_tuple, inputs = _inputs(inputs)
     with enable_grad():
         xs = _leaves(inputs, create_graph=create_graph)
@@ -84,6 +94,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
 
 def jvp(func, inputs, v=None, create_graph=False, strict=False):
     """(func(inputs), J v) by forward mode: tangents ride along with the values."""
+    _unsupported(strict)
     if create_graph:
         raise NotImplementedError("jvp(create_graph=True) is not supported")
     in_tuple, inputs = _inputs(inputs)
@@ -110,6 +121,7 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     output element), ``"forward-mode"`` a column at a time (one jvp per input
     element): the two costs the course compares.
     """
+    _unsupported(strict, vectorize)
     in_tuple, inputs = _inputs(inputs)
     if strategy == "forward-mode":
         if create_graph:
@@ -198,6 +210,7 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
     One input: shape ``in.shape + in.shape``; a tuple of inputs: a tuple of
     tuples, ``H[i][j]`` of shape ``in_i.shape + in_j.shape``.
     """
+    _unsupported(strict, vectorize)
     in_tuple, inputs = _inputs(inputs)
 
     def gradient(*xs):

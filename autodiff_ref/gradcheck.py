@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 
-from .engine import enable_grad, grad, no_grad
-from .tensor import Tensor
+from .engine import enable_grad, no_grad
+from .tensor import Tensor, grad
 
 
 class GradcheckError(RuntimeError):

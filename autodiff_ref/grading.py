@@ -28,7 +28,7 @@ import textwrap
 
 import numpy as np
 
-from .engine import sum_to_shape
+from .function import sum_to_shape
 from .gradcheck import numerical_jacobian
 from .tensor import Tensor
 

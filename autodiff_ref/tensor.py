@@ -110,7 +110,7 @@ class Tensor:
         is the upstream gradient and is required unless ``self`` is a scalar:
         then the call computes the vector-Jacobian product gradient . J.
         """
-        engine.backward(self, gradient, retain_graph, create_graph)
+        backward(self, gradient, retain_graph, create_graph)
 
     def __repr__(self):
         body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
@@ -253,6 +253,98 @@ def tensor(data, requires_grad=False, dtype=None):
         data = data.data
     array = np.array(data, dtype=dtype)
     return Tensor(array, requires_grad=requires_grad)
+
+
+# ---------------------------------------- asking for gradients
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, as a tuple.
+
+    Like ``torch.autograd.grad``: nothing is accumulated into ``.grad``.
+    ``grad_outputs`` is the upstream gradient for each output (needed when an
+    output is not a scalar); ``create_graph=True`` records the backward pass
+    so the result can be differentiated again. ``retain_graph`` defaults to
+    ``create_graph``. An input that the outputs do not depend on raises,
+    unless ``allow_unused=True`` (then its entry is ``None``).
+    """
+    outputs = _as_list(outputs, "outputs")
+    inputs = _as_list(inputs, "inputs")
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"ad.grad: inputs[{i}] does not require grad, so no "
+                               "gradient can be computed with respect to it.")
+    if retain_graph is None:
+        retain_graph = create_graph
+    grad_outputs = _make_grad_outputs(outputs, grad_outputs)
+    result = engine.run_backward(outputs, grad_outputs, retain_graph=retain_graph,
+                          create_graph=create_graph, inputs=inputs)
+    for i, g in enumerate(result):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"ad.grad: inputs[{i}] was not used to compute the outputs; pass "
+                "allow_unused=True to get None for it.")
+        if g is not None and not create_graph:
+            result[i] = g.detach()
+    return tuple(result)
+
+
+def backward(tensor, gradient=None, retain_graph=False, create_graph=False):
+    """``tensor.backward(...)``: accumulate d(tensor)/d(leaf) into every ``leaf.grad``."""
+    (g,) = _make_grad_outputs([tensor], None if gradient is None else [gradient])
+    engine.run_backward([tensor], [g], retain_graph=retain_graph or create_graph,
+                 create_graph=create_graph)
+
+
+def _as_list(x, what):
+    if isinstance(x, Tensor):
+        return [x]
+    x = list(x)
+    for i, t in enumerate(x):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{what}[{i}] must be an ad.Tensor, got {type(t).__name__}")
+    return x
+
+
+def _make_grad_outputs(outputs, grad_outputs):
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor) or (
+            len(outputs) == 1 and not isinstance(grad_outputs, (list, tuple))):
+        # one gradient for one output (a Tensor, an array or a number); a list or
+        # tuple is one gradient per output. (np.ndim must not be used to tell them
+        # apart: it fails on a list of tensors of different shapes.)
+        grad_outputs = [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    result = []
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise RuntimeError(
+                f"output {i} does not require grad: nothing it was computed from has "
+                "requires_grad=True (or it was computed under ad.no_grad() or from "
+                "detached tensors), so there is no graph to back-propagate through.")
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a scalar output, but the "
+                    f"output has shape {describe_shape(out.shape)}. Pass gradient= (or "
+                    "grad_outputs=) with that shape: the upstream gradient dL/d(output).")
+            g = Tensor(np.ones_like(out.data))
+        else:
+            g = g if isinstance(g, Tensor) else Tensor(np.asarray(g, dtype=out.dtype))
+            if g.shape != out.shape:
+                raise RuntimeError(
+                    f"the gradient passed for output {i} has shape {describe_shape(g.shape)} "
+                    f"but the output has shape {describe_shape(out.shape)}: they must match.")
+        result.append(g)
+    return result
+
+
+def describe_shape(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 from . import ops  # noqa: E402  (ops need the Tensor class defined above)

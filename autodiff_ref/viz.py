@@ -18,7 +18,8 @@ import html
 
 import numpy as np
 
-from .engine import mode, topological_order
+from .engine import backward_order
+from .function import output_hooks
 from .tensor import Tensor
 
 BOX_W, LINE_H, PAD, GAP_X, GAP_Y = 150, 16, 6, 60, 18
@@ -35,11 +36,11 @@ class trace:
         self.tensors = []
 
     def __enter__(self):
-        mode.tracers.append(self.tensors)
+        output_hooks.append(self.tensors.append)
         return self
 
     def __exit__(self, *exc):
-        mode.tracers.remove(self.tensors)
+        output_hooks.remove(self.tensors.append)
         for t in self.tensors:
             t.retain_grad()
         return False
@@ -76,7 +77,7 @@ def draw(*outputs, show_grad=True):
     for o in outputs:
         if not isinstance(o, Tensor):
             raise TypeError(f"draw() takes tensors, got {type(o).__name__}")
-    order = list(reversed(topological_order(outputs)))  # producers first
+    order = list(backward_order(outputs))[::-1]  # producers first
     items, depth, edges = [], {}, []
     key_of = {}
 

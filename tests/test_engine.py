@@ -672,15 +672,15 @@ def test_functional_input_checks():
         ad.functional.jacobian(lambda t: t, x, strategy="sideways")
 
 
-def test_topological_order_puts_consumers_first():
-    from autodiff_ref.engine import topological_order
+def test_backward_order_puts_consumers_first():
+    from autodiff_ref.engine import backward_order
 
     x = leaf([1.0])
     a = x.exp()
     b = a * 2
     c = a + b
     d = c.sin()
-    order = topological_order([d])
+    order = list(backward_order([d]))
     pos = {node: i for i, node in enumerate(order)}
     assert len(order) == 4  # exp, mul, add, sin: each node once
     for node in order:
@@ -727,3 +727,46 @@ def test_constructors():
     assert len(parts) == 2 and parts[0].shape == ()
     (parts[0] * 3 + parts[1]).backward()
     np.testing.assert_array_equal(x.grad.data, [3.0, 1.0])
+
+
+@pytest.mark.parametrize("call", [
+    lambda f, x: ad.functional.vjp(f, x, strict=True),
+    lambda f, x: ad.functional.jvp(f, x, strict=True),
+    lambda f, x: ad.functional.jacobian(f, x, strict=True),
+    lambda f, x: ad.functional.jacobian(f, x, vectorize=True),
+    lambda f, x: ad.functional.hessian(lambda t: (t * t).sum(), x, vectorize=True),
+])
+def test_functional_refuses_options_it_does_not_implement(call):
+    with pytest.raises(NotImplementedError, match="strict|vectorize"):
+        call(lambda t: t * 2, ad.tensor([1.0, 2.0]))
+
+
+def test_engine_imports_nothing_from_the_package():
+    """The walk knows nodes and tensors only by their attributes: the only
+    import circle in autodiff_ref is tensor <-> ops."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(ad.__file__).parent / "engine.py").read_text()
+    relative = [n for n in ast.walk(ast.parse(source))
+                if isinstance(n, ast.ImportFrom) and n.level > 0]
+    assert relative == []
+
+
+def test_backward_rules_learn_create_graph_from_ctx():
+    seen = []
+
+    class Probe(ad.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.data * 3
+
+        @staticmethod
+        def backward(ctx, g):
+            seen.append(ctx.create_graph)
+            return g * 3
+
+    x = ad.tensor([1.0], requires_grad=True)
+    Probe.apply(x).sum().backward()
+    ad.grad(Probe.apply(x).sum(), x, create_graph=True)
+    assert seen == [False, True]

@@ -121,7 +121,7 @@ def test_broadcast_gradient_is_summed_over_broadcast_axes(case):
 
 
 def test_sum_to_shape_undoes_broadcasting():
-    from autodiff_ref.engine import sum_to_shape
+    from autodiff_ref.function import sum_to_shape
 
     g = np.arange(24.0).reshape(2, 3, 4)
     np.testing.assert_array_equal(sum_to_shape(g, (3, 1)), g.sum(axis=(0, 2))[:, None])

@@ -3,7 +3,7 @@
 
 Backward rules return gradients shaped like the *output* when an input was
 broadcast; the engine sums them back to the input's shape in one place
-(``engine.sum_to_shape``).
+(``function.sum_to_shape``).
 """
 
 from .elementwise import (Abs, Add, Cos, Div, Exp, Log, Maximum, Mul, Neg, Pow,

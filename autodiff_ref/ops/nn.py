@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from ..engine import is_grad_enabled
 from ..function import Function
 from ..tensor import Tensor
 
@@ -75,7 +74,7 @@ class CrossEntropy(Function):
         (x,) = ctx.saved_tensors
         # With create_graph the softmax is recomputed as an op of x, so that
         # the gradient can be differentiated again; otherwise reuse forward's.
-        probs = Softmax.apply(x, 1) if is_grad_enabled() else ctx.probs
+        probs = Softmax.apply(x, 1) if ctx.create_graph else ctx.probs
         return (probs - ctx.onehot) * (g / ctx.n), None
 
     @staticmethod

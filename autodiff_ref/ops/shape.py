@@ -6,8 +6,7 @@ import numbers
 
 import numpy as np
 
-from ..engine import sum_to_shape
-from ..function import Function
+from ..function import Function, sum_to_shape
 from ..tensor import Tensor
 
 
