@@ -29,7 +29,7 @@ its cells in short cell headers, so no nbgrader metadata is written by hand::
     # a free cell students may edit (not graded, not locked)
 
 An answer cell may also say what the autograder lets it use (see
-``integrity.Policy``): ``allow="tensor,Tensor"`` (names of the reference
+``grading.integrity.Policy``): ``allow="tensor,Tensor"`` (names of the reference
 engine ``ad`` it may call; default none), ``deny="sigmoid,backward"``
 (attributes it must not touch), ``exact=true`` (no complex-step tricks) and
 ``dunder_methods=true`` (may define ``__add__`` and friends in a class).
@@ -80,7 +80,7 @@ def _balanced(source, begin, end):
 
 
 def _policy(options, name):
-    from .integrity import Policy
+    from .grading.integrity import Policy
 
     def names(value):
         if isinstance(value, str):

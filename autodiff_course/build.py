@@ -14,14 +14,9 @@ From the one edited source, ``course/notebooks/<assignment>/*.py``:
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 import multiprocessing
+import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,31 +24,12 @@ from pathlib import Path
 import nbformat
 
 from .authoring import to_notebook, write_notebook
+from .course import assignments
+from .jupyter import NotebookRunner, grade_id, is_grade, nbgrader
 
 # Workers are started fresh, not forked: forking a process that runs threads
 # (a test runner, ZeroMQ) can leave the child waiting on a lock forever.
 _SPAWN = multiprocessing.get_context("spawn")
-
-COURSE = Path(__file__).resolve().parent.parent / "course"
-
-
-def assignments(course=COURSE):
-    """Assignment ids: the folders of ``course/notebooks`` holding a ``.py`` source."""
-    root = Path(course) / "notebooks"
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.py")))
-
-
-def nbgrader(course, *args, check=True, env=None):
-    """Run one nbgrader command in the course folder; returns the CompletedProcess."""
-    cmd = [sys.executable, "-m", "nbgrader", *args]
-    # nbgrader runs `alembic` from PATH: make this environment's scripts visible
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True,
-                          env={**os.environ, "PATH": path, **(env or {})})
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
-                           f"{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def write_sources(course, assignment):
@@ -94,42 +70,24 @@ class Run:
         return sum(m for _, m in self.scores.values())
 
 
-def local_kernel_manager(folder):
-    """A kernel manager talking over Unix sockets in ``folder``. TCP ports are
-    picked by binding and releasing them, which races when several kernels
-    start at once (tests run in parallel) and can lose messages."""
-    from jupyter_client import AsyncKernelManager
-
-    return AsyncKernelManager(kernel_name="python3", transport="ipc",
-                              ip=str(Path(folder) / "kernel"),
-                              connection_file=str(Path(folder) / "kernel.json"))
-
-
 def execute(path, timeout=120):
     """Run a notebook top to bottom in a fresh kernel, continuing past errors,
     and score its autograded cells the way nbgrader does."""
-    from nbclient import NotebookClient
-    from nbgrader import utils
+    from nbgrader.utils import determine_grade
 
-    nb = nbformat.read(path, as_version=4)
-    with tempfile.TemporaryDirectory(prefix="autodiff-kernel-") as sockets:
-        client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                                km=local_kernel_manager(sockets),
-                                resources={"metadata": {"path": str(Path(path).parent)}})
-        client.execute()
+    nb = NotebookRunner(nbformat.read(path, as_version=4), Path(path).parent,
+                        timeout=timeout).run_all()
     run = Run(str(path))
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        md = cell.metadata.get("nbgrader", {})
         failed = [o for o in cell.outputs if o.output_type == "error"]
         if failed:
-            run.errors.append(md.get("grade_id", index))
-        if md.get("grade"):
-            score, max_score = utils.determine_grade(cell)
-            run.scores[md["grade_id"]] = (score, max_score)
+            run.errors.append(grade_id(cell) or index)
+        if is_grade(cell):
+            run.scores[grade_id(cell)] = determine_grade(cell)
             if failed:
-                run.messages[md["grade_id"]] = f"{failed[0].ename}: {failed[0].evalue}"
+                run.messages[grade_id(cell)] = f"{failed[0].ename}: {failed[0].evalue}"
     return run
 
 
@@ -172,7 +130,7 @@ def verify(course, names, jobs=2, log=print):
     return problems
 
 
-def build(course=COURSE, names=None, do_verify=True, jobs=2, log=print):
+def build(course, names=None, do_verify=True, jobs=2, log=print):
     course = Path(course)
     names = names or assignments(course)
     started = time.perf_counter()
@@ -187,75 +145,9 @@ def build(course=COURSE, names=None, do_verify=True, jobs=2, log=print):
         nbgrader(course, "generate_assignment", a, "--force")
         nbgrader(course, "generate_solution", a, "--force")
         log(f"release  {a}, solution {a}")
-    problems = verify(course, names, jobs, log) if do_verify else check_text(course, names[0])
+    if do_verify:
+        problems = verify(course, names, jobs, log)
+    else:
+        problems = [p for a in names for p in check_text(course, a)]
     log(f"built {len(names)} assignment(s) in {time.perf_counter() - started:.1f} s")
     return problems
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="autodiff-course", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="regenerate source/, release/ and solution/ and verify")
-    b.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
-    b.add_argument("--course", default=str(COURSE), help="the course folder")
-    b.add_argument("--no-verify", action="store_true", help="skip running the notebooks")
-    b.add_argument("--jobs", type=int, default=2, help="notebooks run in parallel")
-    v = sub.add_parser("verify", help="only run the checks on what is built")
-    v.add_argument("assignments", nargs="*")
-    v.add_argument("--course", default=str(COURSE))
-    v.add_argument("--jobs", type=int, default=2)
-    g = sub.add_parser("grade", help="grade every collected submission of an assignment "
-                       "(sandboxed, tamper-checked, both cores)")
-    g.add_argument("assignment")
-    g.add_argument("--course", default=str(COURSE))
-    g.add_argument("--jobs", type=int, default=2, help="submissions run in parallel")
-    g.add_argument("--force", action="store_true", help="re-run even unchanged submissions")
-    g.add_argument("--cell-timeout", type=int, default=60, help="seconds a cell may run")
-    g.add_argument("--no-sandbox", action="store_true",
-                   help="run student code unsandboxed (only for trusted code)")
-    m = sub.add_parser("mutate", help="mutation-test the tests of the built source notebooks")
-    m.add_argument("assignments", nargs="*")
-    m.add_argument("--course", default=str(COURSE))
-    args = parser.parse_args(argv)
-    course = Path(args.course).resolve()
-    if args.command == "mutate":
-        from .mutation import equivalent_mutants, run_notebook
-
-        unexplained = 0
-        for a in args.assignments or assignments(course):
-            equivalent = equivalent_mutants(course, a)
-            for nb in sorted((course / "source" / a).glob("*.ipynb")):
-                report = run_notebook(nb)
-                print(f"{nb}: {len(report.killed)}/{len(report.mutants)} mutants killed")
-                for mutant in report.survivors:
-                    why = equivalent.get(mutant.key)
-                    unexplained += why is None
-                    print(f"  survivor {mutant.key}\n    " +
-                          (f"equivalent: {why}" if why else "NOT EXPLAINED: strengthen the tests"))
-        return 1 if unexplained else 0
-    if args.command == "grade":
-        from .grader import grade
-
-        try:
-            grade(course, args.assignment, jobs=args.jobs, use_sandbox=not args.no_sandbox,
-                  force=args.force, cell_timeout=args.cell_timeout)
-        except (RuntimeError, FileNotFoundError) as exc:
-            print(f"PROBLEM {exc}", file=sys.stderr)
-            return 1
-        return 0
-    names = args.assignments or assignments(course)
-    unknown = sorted(set(names) - set(assignments(course)))
-    if unknown:
-        parser.error(f"no such assignment(s) {unknown}; known: {assignments(course)}")
-    if args.command == "build":
-        problems = build(course, names, not args.no_verify, args.jobs)
-    else:
-        problems = verify(course, names, args.jobs)
-    for p in problems:
-        print("PROBLEM", p, file=sys.stderr)
-    return 1 if problems else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

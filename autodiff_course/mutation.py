@@ -8,9 +8,9 @@ fails on it. Survivors are either tests too weak to see the change, or
 mutants that do not change behaviour; the second kind must be listed, with
 the reason, in ``course/mutants/<assignment>.json``.
 
-All mutants of a notebook run in one kernel: the notebook's own cells run
-once, then for each mutant its answer cell and test cell run and the
-original answer is restored.
+All mutants of a notebook run in one kernel (``jupyter.KernelSession``): the
+notebook's own cells run once, then for each mutant its answer cell and test
+cell run and the original answer is restored.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from __future__ import annotations
 import ast
 import copy
 import json
-import queue
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+from .jupyter import KernelSession, grade_id, is_answer, is_grade, is_test
 
 SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
          ast.Pow: ast.Mult, ast.MatMult: ast.Mult, ast.FloorDiv: ast.Div,
@@ -137,41 +137,6 @@ def _replace(tree, old, new):
 # ------------------------------------------------------------- running
 
 
-class _Kernel:
-    def __init__(self, cwd):
-        from jupyter_client import KernelManager
-
-        self.sockets = tempfile.TemporaryDirectory(prefix="autodiff-mutate-")
-        folder = Path(self.sockets.name)
-        self.km = KernelManager(kernel_name="python3", transport="ipc", ip=str(folder / "k"),
-                                connection_file=str(folder / "kernel.json"))
-        self.km.start_kernel(cwd=str(cwd))
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-
-    def run(self, code, timeout=30):
-        """Execute ``code``; True if it raised nothing. None on a timeout."""
-        msg_id = self.kc.execute(code, store_history=False)
-        deadline_error = False
-        while True:
-            try:
-                msg = self.kc.get_iopub_msg(timeout=timeout)
-            except queue.Empty:
-                return None
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "error":
-                deadline_error = True
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                return not deadline_error
-
-    def stop(self):
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
-        self.sockets.cleanup()
-
-
 @dataclass
 class Report:
     notebook: str
@@ -191,36 +156,32 @@ def run_notebook(path, timeout=30, log=lambda *a: None):
     nb = nbformat.read(path, as_version=4)
     report = Report(str(path))
     cells = nb.cells
-    kernel = _Kernel(Path(path).parent)
+    kernel = KernelSession(Path(path).parent, timeout)
 
     def setup():
+        kernel.run("import matplotlib\nmatplotlib.use('agg')")
         for cell in cells:
-            if cell.cell_type == "code" and not cell.metadata.get("nbgrader", {}).get("grade"):
-                kernel.run(cell.source.replace("%matplotlib inline", ""), timeout)
+            if cell.cell_type == "code" and not is_grade(cell):
+                kernel.run(cell.source.replace("%matplotlib inline", ""))
 
+    kernel.start()
     try:
-        kernel.run("import matplotlib\nmatplotlib.use('agg')", timeout)
         setup()
         for i, cell in enumerate(cells):
-            md = cell.metadata.get("nbgrader", {})
-            if not (md.get("solution") and cell.cell_type == "code"):
+            if not is_answer(cell):
                 continue
-            test = next((c for c in cells[i + 1:] if c.metadata.get("nbgrader", {}).get("grade")
-                         and c.cell_type == "code"), None)
+            test = next((c for c in cells[i + 1:] if is_test(c)), None)
             if test is None:
                 continue
-            for m in mutants(md["grade_id"], cell.source):
-                ok = kernel.run(m.source, timeout)
-                passed = kernel.run(test.source, timeout) if ok is not None else None
+            for m in mutants(grade_id(cell), cell.source):
+                ok = kernel.run(m.source)
+                passed = kernel.run(test.source) if ok is not None else None
                 if ok is None or passed is None:  # a mutant that hangs: killed by the timeout
-                    kernel.stop()
-                    kernel = _Kernel(Path(path).parent)
-                    kernel.run("import matplotlib\nmatplotlib.use('agg')", timeout)
-                    setup()
+                    setup()  # the session was restarted: run the notebook's cells again
                     m.killed = True
                 else:
                     m.killed = not passed
-                    kernel.run(cell.source, timeout)  # restore the right answer
+                    kernel.run(cell.source)  # restore the right answer
                 report.mutants.append(m)
                 log(f"{'killed  ' if m.killed else 'SURVIVED'} {m.key}")
     finally:

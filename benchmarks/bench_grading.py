@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "tests"))
 import nbformat  # noqa: E402
 
 from autodiff_course.build import build  # noqa: E402
-from autodiff_course.grader import grade  # noqa: E402
+from autodiff_course.grading.grade import grade  # noqa: E402
 from course_helpers import copy_course, fill_in, solution_sources  # noqa: E402
 
 A, NB = "01_derivatives", "derivatives.ipynb"

@@ -1,7 +1,9 @@
 """nbgrader configuration of autodiff-course (read by every nbgrader command
 run in this folder)."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 from nbgrader.preprocessors import (ClearHiddenTests, ClearMarkScheme, ClearOutput, Execute,
@@ -36,21 +38,22 @@ c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput,
                                     ClearHiddenTests, ClearMarkScheme, Execute]
 
 # Collected submissions are owned by whoever runs collect on one machine.
-c.CollectApp.check_owner = False
+c.ExchangeCollect.check_owner = False
 
 # `autodiff-course grade` runs every submission in a sandbox first (phase 1)
 # and then asks nbgrader to record the results without executing anything
-# again (phase 2); see autodiff_course/grader.py.
+# again (phase 2); see autodiff_course/grading/record.py.
 if os.environ.get("AUTODIFF_COURSE_PHASE") == "record":
-    from autodiff_course.grader import INPUT_DIR, record_preprocessors
+    from autodiff_course.grading.record import configure
 
-    c.CourseDirectory.submitted_directory = INPUT_DIR
-    c.Autograde.sanitize_preprocessors, c.Autograde.autograde_preprocessors = \
-        record_preprocessors()
+    configure(c)
 
 # Kernels talk to nbgrader over Unix sockets rather than TCP ports: free TCP
 # ports are found by binding and releasing them, which races (and loses
-# messages) when several kernels start at once on one machine.
-# The socket paths must be absolute (the kernel runs in the notebook's folder).
+# messages) when several kernels start at once on one machine. The socket
+# paths must be absolute (the kernel runs in the notebook's folder); their
+# folder is removed when the nbgrader command ends.
+_sockets = tempfile.mkdtemp(prefix="autodiff-nbgrader-")
+atexit.register(shutil.rmtree, _sockets, ignore_errors=True)
 c.KernelManager.transport = "ipc"
-c.KernelManager.ip = os.path.join(tempfile.mkdtemp(prefix="autodiff-nbgrader-"), "kernel")
+c.KernelManager.ip = os.path.join(_sockets, "kernel")

@@ -15,8 +15,8 @@ import shutil
 import nbformat
 import pytest
 
-from autodiff_course import sandbox
-from autodiff_course.grader import grade
+from autodiff_course.grading import sandbox
+from autodiff_course.grading.grade import grade
 from course_helpers import run, solution_sources
 
 pytestmark = pytest.mark.slow

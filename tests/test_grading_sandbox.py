@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autodiff_course import grader, sandbox
+from autodiff_course.grading import sandbox, submission as grader
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import autodiff_ref as ad
-from autodiff_course import guard
-from autodiff_course.integrity import Policy, screen
+from autodiff_course.grading import guard
+from autodiff_course.grading.integrity import Policy, screen
 
 NO_ENGINE = Policy()
 EXERCISE = Policy(allow={"tensor", "Tensor", "Function", "no_grad"},
@@ -149,3 +149,33 @@ def test_guard_prints_the_completion_line_only_when_clean(armed, capsys):
     armed()
     guard.check("test_x", "abc123")
     assert "AUTODIFF-GRADER PASS test_x abc123" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("module, owner, attr", [
+    ("autodiff_ref.nn", "Linear", "forward"),
+    ("autodiff_ref.optim", "SGD", "step"),
+    ("autodiff_ref.viz", None, "draw"),
+    ("autodiff_ref.ops.nn", "CrossEntropy", "backward"),
+])
+def test_guard_watches_every_module_of_the_engine(armed, module, owner, attr):
+    """Computed from what is loaded, not a list: nn, optim and viz included."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    armed()
+    target = getattr(mod, owner) if owner else mod
+    saved = vars(target)[attr]
+    setattr(target, attr, lambda *a, **k: None)
+    try:
+        assert any(attr in c and "replaced" in c for c in guard.changes()), guard.changes()
+    finally:
+        setattr(target, attr, saved)
+    assert guard.changes() == []
+
+
+def test_verdict_and_guard_share_the_completion_line(armed, capsys):
+    from autodiff_course.grading.verdict import completion_line
+
+    armed()
+    guard.check("test_y", "t0k")
+    assert completion_line("test_y", "t0k") in capsys.readouterr().out

@@ -4,7 +4,7 @@ do not change behaviour are listed, with the reason, in course/mutants/."""
 
 import pytest
 
-from autodiff_course.build import assignments
+from autodiff_course.course import assignments
 from autodiff_course.mutation import equivalent_mutants, run_notebook
 from course_helpers import COURSE
 

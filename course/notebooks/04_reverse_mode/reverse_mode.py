@@ -54,7 +54,7 @@ import matplotlib.pyplot as plt
 import ipywidgets as widgets
 import autodiff_ref as ad
 from autodiff_ref import grading
-from autodiff_ref.engine import sum_to_shape  # undoes broadcasting (section 4)
+from autodiff_ref.function import sum_to_shape  # undoes broadcasting (section 4)
 
 # %% [markdown]
 # ## 1. Adjoints
@@ -328,13 +328,13 @@ def topological_order(y):
 # %% test="test_topological_order" points=2
 def _check_order(order, y, what):
     """Is order a valid topological order of the nodes y depends on?"""
-    expected = ad.engine.topological_order([y])
+    expected = list(ad.engine.backward_order([y]))
     if order is None:
         raise grading.GradingError(f"topological_order({what}) returned None. "
                                    "Did you forget `return`?")
     order = list(order)
     for k, n in enumerate(order):
-        if not isinstance(n, ad.engine.Node):
+        if not isinstance(n, ad.function.Node):
             kind = "a leaf tensor" if isinstance(n, ad.Tensor) else repr(n)
             raise grading.GradingError(
                 f"topological_order({what}) has {kind} at position {k}: return only the "
@@ -361,7 +361,7 @@ def _check_order(order, y, what):
     def first_violation(seq_position):
         for n in order:
             for s in n.next:
-                if isinstance(s, ad.engine.Node) and seq_position[id(s)] > seq_position[id(n)]:
+                if isinstance(s, ad.function.Node) and seq_position[id(s)] > seq_position[id(n)]:
                     return n, s
         return None
 

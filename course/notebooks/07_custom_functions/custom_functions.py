@@ -57,7 +57,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 import autodiff_ref as ad
 from autodiff_ref import grading
-from autodiff_ref.engine import topological_order
+from autodiff_ref.engine import backward_order
 
 # %% [markdown]
 # ## 1. The `Function` API
@@ -337,7 +337,7 @@ def _check(what, fn, inputs, second=False):
 # %%
 def graph_size(y):
     """(number of recorded nodes, number of floats their contexts save) for y's graph."""
-    nodes = topological_order([y])
+    nodes = list(backward_order([y]))
     floats = sum(t.size for n in nodes for t in n.ctx.saved_tensors if isinstance(t, ad.Tensor))
     return len(nodes), floats
 
@@ -348,7 +348,7 @@ builtin = ad.sigmoid(x)
 for label, y in [("1 / (1 + exp(-x))", composed), ("ad.sigmoid(x)", builtin)]:
     n_nodes, n_floats = graph_size(y)
     print(f"{label:18s}: {n_nodes} node(s), {n_floats:5d} saved floats, "
-          f"nodes {[n.name for n in topological_order([y])]}")
+          f"nodes {[n.name for n in list(backward_order([y]))]}")
 
 # %% [markdown]
 # **Computing $\sigma$ without overflow.** For $x = -1000$, $e^{-x} = e^{1000}$

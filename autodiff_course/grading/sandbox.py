@@ -24,9 +24,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jupyter_client import AsyncKernelManager
-from jupyter_client.kernelspec import KernelSpec
-
 MEMORY_LIMIT = 3 * 1024 ** 3  # bytes of address space per kernel
 CPU_LIMIT = 600  # CPU seconds per kernel
 FILE_LIMIT = 64 * 1024 ** 2  # largest file the kernel may write
@@ -89,19 +86,6 @@ def available():
     return None
 
 
-class SandboxKernelManager(AsyncKernelManager):
-    """A KernelManager whose kernel runs inside the sandbox for ``scratch``."""
-
-    def __init__(self, scratch, memory=MEMORY_LIMIT, cpu=CPU_LIMIT, sandbox=True, **kw):
-        scratch = Path(scratch)
-        super().__init__(transport="ipc", ip=str(scratch / "kernel"),
-                         connection_file=str(scratch / "kernel.json"), **kw)
-        program = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        if sandbox:
-            program = limit_args(memory, cpu) + bwrap_args(scratch) + program
-        self._argv = program
-
-    @property
-    def kernel_spec(self):
-        return KernelSpec(argv=self._argv, display_name="autodiff-course sandbox",
-                          language="python")
+def command_prefix(scratch, memory=MEMORY_LIMIT, cpu=CPU_LIMIT):
+    """What goes before the kernel's command line to run it sandboxed."""
+    return limit_args(memory, cpu) + bwrap_args(scratch)

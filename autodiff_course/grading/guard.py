@@ -7,7 +7,7 @@ included), the classes' methods, ``sys.modules``, import hooks, trace
 functions, and IPython's exception handling, hooks and transformers.
 ``check(label, token)`` runs at the end of every test cell: if anything was
 replaced it raises ``TamperingDetected`` naming what changed; otherwise it
-prints the completion line ``AUTODIFF-GRADER PASS <label> <token>``. The
+prints the completion line (``verdict.completion_line``). The
 token is random per grading run and appears in the kernel only when that
 test cell runs, so a test counts only if it ran to its last line with the
 machinery intact (a swallowed exception or a no-op assertion leaves no line).
@@ -22,14 +22,19 @@ from __future__ import annotations
 import builtins
 import sys
 
-_WATCHED_MODULES = (
-    "builtins", "math", "numpy", "numpy.testing", "numpy.linalg", "numpy.random",
-    "autodiff_ref", "autodiff_ref.grading", "autodiff_ref.tensor", "autodiff_ref.engine",
-    "autodiff_ref.function", "autodiff_ref.gradcheck", "autodiff_ref.functional",
-    "autodiff_ref.ops", "autodiff_ref.ops.elementwise", "autodiff_ref.ops.reduce",
-    "autodiff_ref.ops.shape", "autodiff_ref.ops.linalg", "autodiff_ref.ops.nn",
-    "autodiff_course.guard",
-)
+from .verdict import completion_line
+
+_WATCHED_MODULES = ("builtins", "math", "numpy", "numpy.testing", "numpy.linalg",
+                    "numpy.random", __name__)
+_WATCHED_PACKAGES = ("autodiff_ref",)  # every loaded module of these is watched
+
+
+def _watched_modules():
+    """The fixed list plus every loaded module of the reference engine
+    (computed, so a new module of the engine is watched too)."""
+    engine = sorted(name for name in sys.modules
+                    if name.split(".")[0] in _WATCHED_PACKAGES)
+    return list(_WATCHED_MODULES) + engine
 _SHELL_ATTRS = ("showtraceback", "_showtraceback", "showsyntaxerror", "run_cell",
                 "run_cell_async", "run_ast_nodes", "run_code", "custom_exceptions",
                 "CustomTB", "InteractiveTB", "SyntaxTB", "excepthook", "ex")
@@ -42,7 +47,7 @@ class TamperingDetected(AssertionError):
 
 def _module_table():
     table = {}
-    for name in _WATCHED_MODULES:
+    for name in _watched_modules():
         module = sys.modules.get(name)
         if module is None:
             continue
@@ -150,7 +155,7 @@ def check(label, token):
         raise TamperingDetected(
             "the autograder found the test machinery changed by code in this notebook: "
             + "; ".join(found[:10]) + (" ..." if len(found) > 10 else ""))
-    _state["write"](f"\nAUTODIFF-GRADER PASS {label} {token}\n")
+    _state["write"](f"\n{completion_line(label, token)}\n")
     _state["flush"]()
 
 

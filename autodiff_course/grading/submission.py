@@ -1,0 +1,377 @@
+"""Phase 1 for one submission: ``grade_submission``.
+
+The steps, each one call below (``grade_submission`` reads as this list):
+
+1. ``find_notebooks``: each notebook of the assignment in the submission
+   folder, also under another name (matched by its grade ids), whatever its
+   nbformat version; a reason is recorded if it is missing or unreadable;
+2. ``rebuild``: every cell from the instructor's release notebook (tests
+   with their hidden part from the source notebook) except the answer cells,
+   which are the student's; cells the student added are dropped and counted;
+3. ``screen_answers``: each answer cell is screened (``integrity.screen``);
+   one that breaks the rules is replaced by a stub that fails, with the reason;
+4. ``instrument``: the guard is armed in a first cell before any student
+   code, and each test cell ends with the guard's check and a random token;
+5. ``execute``: the notebook runs in the sandbox with a time limit per cell,
+   a memory cap and output caps; a fault stops the run, the cells before it
+   keep their results and the rest fail with the reason;
+6. ``verdict.decide``: a test passes only if it raised nothing and printed
+   its completion line;
+7. ``strip_grader_cells``: the guard's cell is removed again;
+8. ``restore_test_sources``: the test cells get back the sources nbgrader
+   expects (their checksums are recorded at generate_assignment);
+9. ``publish``: the notebooks, the submission's ``timestamp.txt`` and the
+   outcome with a fingerprint of every input go to
+   ``autograde-input/<student>/<assignment>/`` in one atomic rename, so a
+   re-run skips work that is done and an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from ..jupyter import (CellTimeoutError, DeadKernelError, NotebookRunner, OutputFlood,
+                       grade_id, is_solution, is_test, kernel_manager)
+from . import sandbox
+from .integrity import screen
+from .record import INPUT_DIR
+from .template import templates
+from .verdict import decide, error_output
+
+GRADER_VERSION = "1"
+CELL_TIMEOUT = 60  # seconds per cell
+RUN_BUDGET = 600  # seconds per submission in all
+CELL_OUTPUT_LIMIT = 256 * 1024  # bytes of output kept per cell
+TOTAL_OUTPUT_LIMIT = 16 * 1024 ** 2  # bytes of output before the run is stopped
+GUARD = "__import__('autodiff_course.grading.guard', fromlist=['guard'])"
+RECORD_FILE = ".autodiff-grading.json"
+CARRIED_FILES = ("timestamp.txt",)  # files of submitted/ that nbgrader needs later
+
+
+@dataclass
+class Outcome:
+    """What phase 1 found for one student's submission of one assignment."""
+
+    student: str
+    score: float = 0.0
+    max_score: float = 0.0
+    tests: dict = field(default_factory=dict)  # "notebook:grade_id" -> [earned, points]
+    reasons: list = field(default_factory=list)  # faults, missing or renamed notebooks
+    violations: list = field(default_factory=list)  # answer cells not run, and why
+    dropped_cells: int = 0
+    seconds: float = 0.0
+    cached: bool = False
+
+
+# ------------------------------------------------------- 1. find
+
+
+def _read(path):
+    """A notebook in nbformat 4 whatever version it was saved in, or the reason not."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:  # noqa: BLE001  (any failure is a reason to record)
+        return None, f"{path.name} could not be read as a notebook ({type(exc).__name__}: " \
+                     f"{str(exc)[:200]})"
+    if not isinstance(nb.get("cells"), list):
+        return None, f"{path.name} is not a notebook (no cells)"
+    return nb, None
+
+
+def find_notebooks(folder, expected):
+    """Match the files of a submission folder to the expected notebooks
+    (``{name: Template}``). Returns ``{name: (notebook or None, [reasons])}``.
+    """
+    folder = Path(folder)
+    found = {name: (None, []) for name in expected}
+    present = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
+    unclaimed = []
+    for path in present:
+        if path.name in expected:
+            nb, problem = _read(path)
+            found[path.name] = (nb, [problem] if problem else [])
+        else:
+            unclaimed.append(path)
+    for name, (nb, reasons) in found.items():
+        if nb is not None or reasons:
+            continue
+        wanted = {grade_id(c) for c in expected[name].release.cells if grade_id(c)}
+        best, best_overlap = None, 0
+        for path in unclaimed:
+            other, problem = _read(path)
+            if other is None:
+                continue
+            overlap = len(wanted & {grade_id(c) for c in other.cells if grade_id(c)})
+            if overlap > best_overlap:
+                best, best_overlap = (path, other), overlap
+        if best:
+            unclaimed.remove(best[0])
+            found[name] = (best[1], [f"{name} was submitted as {best[0].name}; graded as {name}"])
+        else:
+            found[name] = (None, [f"{name} is missing from the submission"])
+    return found
+
+
+# ---------------------------------------------------- 2.-4. rebuild
+
+
+def rebuild(template, student_nb):
+    """The notebook to run: the instructor's cells, the student's answers.
+
+    Returns ``(notebook, violations, dropped_cells)``.
+    """
+    answers, dropped, duplicates = {}, 0, []
+    known = {grade_id(c) for c in template.release.cells if grade_id(c)}
+    for cell in (student_nb.cells if student_nb is not None else []):
+        gid = grade_id(cell)
+        if gid in answers:
+            duplicates.append(gid)
+        elif gid in known:
+            answers[gid] = cell
+        else:
+            dropped += 1
+    nb = copy.deepcopy(template.release)
+    violations = [f"{gid}: the notebook had this cell twice; the first copy was graded"
+                  for gid in duplicates]
+    for cell in nb.cells:
+        mine = answers.get(grade_id(cell))
+        if is_solution(cell) and mine is not None and mine.cell_type == cell.cell_type:
+            cell.source = mine.source if isinstance(mine.source, str) else "".join(mine.source)
+        elif is_test(cell):
+            cell.source = template.tests.get(grade_id(cell), cell.source)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb, violations, dropped
+
+
+def screen_answers(nb, policies):
+    """Replace each code answer that breaks the rules by a failing stub;
+    returns the violations."""
+    violations = []
+    for cell in nb.cells:
+        if not (is_solution(cell) and cell.cell_type == "code"):
+            continue
+        gid = grade_id(cell)
+        found = screen(cell.source, policies.get(gid))
+        if found:
+            reasons = "; ".join(str(v) for v in found[:5])
+            violations.append(f"{gid}: not run: {reasons}")
+            message = "The autograder did not run this answer: " + reasons
+            cell.source = f"raise RuntimeError({message!r})"
+    return violations
+
+
+def instrument(nb, token):
+    """Arm the guard before any student code; end each test with its check."""
+    for cell in nb.cells:
+        if is_test(cell):
+            gid = grade_id(cell)
+            cell.source = (f"{GUARD}.check_clean()\n{cell.source}\n"
+                           f"{GUARD}.check({gid!r}, {token!r})")
+    arm = nbformat.v4.new_code_cell(f"{GUARD}.arm()  # added by the autograder")
+    arm.metadata["autodiff_grader"] = True
+    nb.cells.insert(0, arm)
+
+
+# ---------------------------------------------------------- 5. run
+
+
+def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET):
+    """Run ``nb`` in place, cell by cell, in a (sandboxed) kernel. Returns the
+    fault that stopped the run, or None."""
+    prefix = sandbox.command_prefix(scratch) if use_sandbox else ()
+    runner = NotebookRunner(nb, scratch, km=kernel_manager(scratch, prefix),
+                            timeout=cell_timeout, interrupt_on_timeout=False,
+                            startup_timeout=60, cell_limit=CELL_OUTPUT_LIMIT,
+                            total_limit=TOTAL_OUTPUT_LIMIT)
+    fault, started = None, time.monotonic()
+    try:
+        with runner.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                if time.monotonic() - started > budget:
+                    fault = f"the notebook ran for more than {budget} s in all"
+                elif fault is None:
+                    try:
+                        runner.run_cell(cell, index)
+                        continue
+                    except CellTimeoutError:
+                        fault = f"a cell ran for more than {cell_timeout} s (stopped)"
+                    except DeadKernelError:
+                        fault = "the kernel died (for example os._exit, a crash, or the " \
+                                "memory limit)"
+                    except OutputFlood as exc:
+                        fault = str(exc)
+                    cell.outputs.append(error_output("GraderFault", fault))
+                    break
+    except (RuntimeError, TimeoutError) as exc:
+        fault = fault or f"the kernel could not run the notebook ({type(exc).__name__}: {exc})"
+    finally:
+        runner.stop()
+    if fault:
+        stop = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                     and any(o.get("ename") == "GraderFault" for o in c.get("outputs", []))),
+                    -1)
+        for cell in nb.cells[stop + 1:]:
+            if cell.cell_type == "code" and not cell.outputs:
+                cell.outputs.append(error_output("GraderFault", f"not run: {fault}"))
+    return fault
+
+
+def fail_everything(nb, reason):
+    """Nothing to run (no notebook): every code cell fails with the reason."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [error_output("GraderFault", f"not run: {reason}")]
+
+
+def run_submission(nb, sub_dir, use_sandbox, cell_timeout):
+    """Run in a fresh scratch folder holding the submission's data files."""
+    scratch = Path(tempfile.mkdtemp(prefix="autodiff-grade-"))
+    try:
+        for extra in Path(sub_dir).iterdir():  # data files that came with it
+            if extra.is_file() and extra.suffix != ".ipynb":
+                shutil.copy2(extra, scratch / extra.name)
+        return execute(nb, scratch, use_sandbox, cell_timeout)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ------------------------------------------------- 7.-8. clean up
+
+
+def strip_grader_cells(nb):
+    nb.cells = [c for c in nb.cells if not c.metadata.get("autodiff_grader")]
+
+
+def restore_test_sources(nb, tests):
+    """The test sources nbgrader expects (it checks and restores them)."""
+    for cell in nb.cells:
+        if is_test(cell):
+            cell.source = tests.get(grade_id(cell), cell.source)
+
+
+# ------------------------------------------------------- 9. publish
+
+
+def _package_files():
+    """Every source file of the installed engine and tooling (the rules)."""
+    import autodiff_course
+    import autodiff_ref
+
+    for package in (autodiff_ref, autodiff_course):
+        root = Path(package.__file__).resolve().parent
+        for path in sorted(root.rglob("*.py")):
+            yield root.name, path.relative_to(root), path
+
+
+def fingerprint(sub_dir, assignment_templates, cell_timeout):
+    """A hash of everything a phase-1 result depends on."""
+    h = hashlib.sha256(f"{GRADER_VERSION} {cell_timeout} {sandbox.MEMORY_LIMIT}".encode())
+    for package, relative, path in _package_files():
+        h.update(f"{package}/{relative}".encode())
+        h.update(path.read_bytes())
+    for path in sorted(Path(sub_dir).rglob("*")) if Path(sub_dir).exists() else []:
+        if path.is_file():
+            h.update(str(path.relative_to(sub_dir)).encode())
+            h.update(path.read_bytes())
+    for name, t in sorted(assignment_templates.items()):
+        h.update(name.encode())
+        h.update(nbformat.writes(t.release).encode())
+        h.update(json.dumps(t.tests, sort_keys=True).encode())
+        h.update(json.dumps({k: v.to_metadata() for k, v in t.policies.items()},
+                            sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def cached_outcome(out_dir, key):
+    record = Path(out_dir) / RECORD_FILE
+    if record.exists():
+        saved = json.loads(record.read_text())
+        if saved.get("key") == key:
+            return Outcome(**{**saved["outcome"], "cached": True})
+    return None
+
+
+def publish(work, out_dir, sub_dir, outcome, key):
+    """Move the finished folder into place in one rename."""
+    for name in CARRIED_FILES:
+        if (Path(sub_dir) / name).exists():
+            shutil.copy2(Path(sub_dir) / name, work / name)
+    (work / RECORD_FILE).write_text(json.dumps({"key": key, "outcome": asdict(outcome)},
+                                               indent=1))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(work, out_dir)  # atomic: a half-graded folder never looks done
+
+
+# ------------------------------------------------------------ all
+
+
+def grade_notebook(template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout):
+    """Steps 2-8 for one notebook; returns (notebook, results, violations,
+    dropped cells, fault)."""
+    token = secrets.token_hex(16)
+    nb, violations, dropped = rebuild(template, student_nb)
+    violations += screen_answers(nb, template.policies)
+    instrument(nb, token)
+    fault = None
+    if student_nb is None:
+        fail_everything(nb, "; ".join(reasons) or "no notebook")
+    else:
+        fault = run_submission(nb, sub_dir, use_sandbox, cell_timeout)
+    results = decide(nb, token)
+    strip_grader_cells(nb)
+    restore_test_sources(nb, template.tests)
+    return nb, results, violations, dropped, fault
+
+
+def grade_submission(course, assignment, student, use_sandbox=True, force=False,
+                     cell_timeout=CELL_TIMEOUT):
+    """Phase 1 for one student; writes ``autograde-input/<student>/<assignment>/``."""
+    course = Path(course)
+    started = time.monotonic()
+    tmpl = templates(course, assignment)
+    sub_dir = course / "submitted" / student / assignment
+    out_dir = course / INPUT_DIR / student / assignment
+    key = fingerprint(sub_dir, tmpl, cell_timeout)
+    if not force and (done := cached_outcome(out_dir, key)) is not None:
+        return done
+
+    outcome = Outcome(student)
+    found = find_notebooks(sub_dir, tmpl)
+    work = Path(tempfile.mkdtemp(prefix=f".{student}-", dir=course / INPUT_DIR))
+    try:
+        for name, template in tmpl.items():
+            student_nb, reasons = found[name]
+            outcome.reasons += reasons
+            nb, results, violations, dropped, fault = grade_notebook(
+                template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout)
+            outcome.violations += [f"{name}: {v}" for v in violations]
+            outcome.dropped_cells += dropped
+            if fault:
+                outcome.reasons.append(f"{name}: {fault}")
+            nbformat.write(nb, work / name)
+            for gid, pair in results.items():
+                outcome.tests[f"{name}:{gid}"] = pair
+        outcome.score = sum(p for p, _ in outcome.tests.values())
+        outcome.max_score = sum(m for _, m in outcome.tests.values())
+        outcome.seconds = round(time.monotonic() - started, 2)
+        publish(work, out_dir, sub_dir, outcome, key)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return outcome

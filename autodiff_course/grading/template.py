@@ -1,0 +1,44 @@
+"""What the instructor's notebooks say about one notebook of an assignment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from ..jupyter import grade_id, is_solution, is_test
+from .integrity import Policy
+
+
+@dataclass
+class Template:
+    """One notebook of an assignment, as the grader rebuilds submissions from it.
+
+    ``release``: the student version (every cell but the answers comes from
+    here); ``tests``: test grade id -> the test's source with its hidden part
+    (from the instructor's source notebook); ``policies``: answer grade id ->
+    what the answer may use (``integrity.Policy``).
+    """
+
+    name: str
+    release: nbformat.NotebookNode
+    tests: dict
+    policies: dict
+
+
+def templates(course, assignment):
+    """``{notebook name: Template}`` for every notebook of ``assignment``."""
+    course = Path(course)
+    result = {}
+    for release in sorted((course / "release" / assignment).glob("*.ipynb")):
+        source = nbformat.read(course / "source" / assignment / release.name, as_version=4)
+        tests = {grade_id(c): c.source for c in source.cells if is_test(c)}
+        policies = {grade_id(c): Policy.from_metadata(c.metadata.get("autodiff"))
+                    for c in source.cells if is_solution(c)}
+        result[release.name] = Template(release.name, nbformat.read(release, as_version=4),
+                                        tests, policies)
+    if not result:
+        raise FileNotFoundError(f"no release notebooks for {assignment!r}: run "
+                                "`autodiff-course build` first")
+    return result

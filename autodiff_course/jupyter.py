@@ -1,0 +1,228 @@
+"""The Jupyter plumbing, one of each: an nbgrader command, a kernel over Unix
+sockets (optionally inside the sandbox), a notebook runner on ``nbclient``,
+and the nbgrader role of a cell.
+
+Build, grading and mutation testing all run notebooks through
+``NotebookRunner``; nothing else in the package starts a kernel or reads
+kernel messages itself.
+
+Kernels talk over Unix sockets (ZeroMQ ``ipc``), never TCP: free TCP ports
+are found by binding and releasing them, which races when several kernels
+start at once (parallel tests, parallel grading) and loses messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbformat
+from jupyter_client import AsyncKernelManager
+from jupyter_client.kernelspec import KernelSpec
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbgrader import utils as nbgrader_utils
+
+__all__ = ["CellTimeoutError", "DeadKernelError", "KernelSession", "NotebookRunner",
+           "OutputFlood", "grade_id", "is_answer", "is_grade", "is_locked", "is_solution",
+           "is_test", "kernel_manager", "nbgrader", "points"]
+
+
+# ------------------------------------------------------------ nbgrader
+
+
+def nbgrader(course, *args, check=True, env=None):
+    """Run one nbgrader command in the course folder; returns the CompletedProcess."""
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    # nbgrader runs `alembic` from PATH: make this environment's scripts visible
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True,
+                          env={**os.environ, "PATH": path, **(env or {})})
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
+                           f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+# -------------------------------------------------------- cell roles
+
+
+def is_grade(cell):
+    return bool(nbgrader_utils.is_grade(cell))
+
+
+def is_solution(cell):
+    return bool(nbgrader_utils.is_solution(cell))
+
+
+def is_locked(cell):
+    return bool(nbgrader_utils.is_locked(cell))
+
+
+def is_test(cell):
+    """An autograded test cell: graded code without a solution."""
+    return is_grade(cell) and cell.cell_type == "code"
+
+
+def is_answer(cell):
+    """A student's code answer cell."""
+    return is_solution(cell) and cell.cell_type == "code"
+
+
+def grade_id(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def points(cell):
+    return float(cell.metadata.get("nbgrader", {}).get("points", 0) or 0)
+
+
+# ------------------------------------------------------------ kernels
+
+
+class _IpcKernelManager(AsyncKernelManager):
+    """A kernel manager over Unix sockets in ``folder``, whose kernel command
+    may be prefixed (``prefix``: the sandbox's command line)."""
+
+    def __init__(self, folder, prefix=(), **kw):
+        folder = Path(folder)
+        super().__init__(kernel_name="python3", transport="ipc", ip=str(folder / "kernel"),
+                         connection_file=str(folder / "kernel.json"), **kw)
+        self._argv = [*prefix, sys.executable, "-m", "ipykernel_launcher",
+                      "-f", "{connection_file}"]
+
+    @property
+    def kernel_spec(self):
+        return KernelSpec(argv=self._argv, display_name="autodiff-course", language="python")
+
+
+def kernel_manager(folder, prefix=()):
+    """The one way the package makes a kernel manager (see the module docstring)."""
+    return _IpcKernelManager(folder, prefix)
+
+
+# ------------------------------------------------------------ running
+
+
+class OutputFlood(RuntimeError):
+    """A notebook produced more output in all than the runner accepts."""
+
+
+class NotebookRunner(NotebookClient):
+    """``nbclient.NotebookClient`` on an ipc kernel, with optional caps on the
+    output kept per cell (``cell_limit`` bytes: the rest is replaced by one
+    line) and produced in all (``total_limit``: ``OutputFlood`` stops the run).
+    """
+
+    def __init__(self, nb, cwd, *, km=None, timeout=120, cell_limit=None, total_limit=None,
+                 **kw):
+        self._sockets = None
+        if km is None:
+            self._sockets = tempfile.TemporaryDirectory(prefix="autodiff-kernel-")
+            km = kernel_manager(self._sockets.name)
+        super().__init__(nb, km=km, timeout=timeout, allow_errors=True, kernel_name="python3",
+                         resources={"metadata": {"path": str(cwd)}}, **kw)
+        self.cell_limit, self.total_limit, self.total = cell_limit, total_limit, 0
+
+    def output(self, outs, msg, display_id, cell_index):
+        if self.cell_limit is None and self.total_limit is None:
+            return super().output(outs, msg, display_id, cell_index)
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        self.total += size
+        if self.total_limit is not None and self.total > self.total_limit:
+            raise OutputFlood(f"the notebook produced more than "
+                              f"{self.total_limit // 1024 ** 2} MB of output")
+        kept = sum(len(json.dumps(o, default=str)) for o in outs)
+        if self.cell_limit is not None and kept + size > self.cell_limit:
+            if not any(o.get("name") == "autodiff-truncated" for o in outs):
+                note = nbformat.v4.new_output(
+                    "stream", name="stdout",
+                    text=f"\n[output truncated by the autograder after "
+                         f"{self.cell_limit // 1024} KB]\n")
+                outs.append(note)
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    def run_all(self):
+        """Run every cell top to bottom in a fresh kernel, continuing past errors."""
+        try:
+            self.execute()
+        finally:
+            # nbclient leaves a kernel manager it was given alone: without this
+            # the kernel outlives the run ("Parent appears to have exited").
+            self.stop(now=False)
+            self.close()
+        return self.nb
+
+    @contextmanager
+    def session(self):
+        """A started kernel for running cells one at a time (``run_cell``)."""
+        try:
+            with self.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+                yield self
+        finally:
+            self.stop()
+            self.close()
+
+    def run_cell(self, cell, index=0):
+        """Run one cell; raises ``CellTimeoutError``, ``DeadKernelError`` or
+        ``OutputFlood`` when the kernel does not come back with a result."""
+        return self.execute_cell(cell, index)
+
+    def stop(self, now=True):
+        """Shut the kernel down whatever state it is in (dead, hung, fine);
+        ``now=False`` asks it to exit first."""
+        from jupyter_core.utils import run_sync
+
+        km = self.km
+        if km is None:
+            return
+        for step, kwargs in ((km.shutdown_kernel, {"now": now}), (km.cleanup_resources, {})):
+            try:
+                run_sync(step)(**kwargs)
+            except Exception:  # noqa: BLE001  (already dead or never started)
+                pass
+
+    def close(self):
+        if self._sockets is not None:
+            self._sockets.cleanup()
+            self._sockets = None
+
+
+class KernelSession:
+    """One kernel for running many snippets of code, restarted on demand
+    (mutation testing runs hundreds of mutants in one kernel)."""
+
+    def __init__(self, cwd, timeout=30):
+        self.cwd, self.timeout = Path(cwd), timeout
+        self._runner, self._context = None, None
+
+    def start(self):
+        self._runner = NotebookRunner(nbformat.v4.new_notebook(), self.cwd, timeout=self.timeout)
+        self._context = self._runner.session()
+        self._context.__enter__()
+
+    def run(self, source):
+        """Run ``source``: True if it raised nothing, False if it raised, None if
+        it timed out or killed the kernel (the session is then restarted)."""
+        cell = nbformat.v4.new_code_cell(source)
+        try:
+            self._runner.run_cell(cell)
+        except (CellTimeoutError, DeadKernelError):
+            self.restart()
+            return None
+        return not any(o.get("output_type") == "error" for o in cell.outputs)
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def stop(self):
+        if self._context is not None:
+            self._context.__exit__(None, None, None)
+        self._runner, self._context = None, None

@@ -1,0 +1,75 @@
+"""The instructor tools' own bugs, one test each (build, nbgrader config,
+grading cache)."""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import pytest
+
+from course_helpers import COURSE, copy_course, run
+
+
+def test_no_verify_checks_every_assignment_for_leaks(tmp_path, monkeypatch):
+    """`build --no-verify` runs the leak check on every assignment, not just
+    the first: a release that leaks in the second assignment is a problem."""
+    from autodiff_course import build as build_module
+
+    course = copy_course(tmp_path / "course")
+    names = sorted(p.name for p in (course / "notebooks").iterdir() if p.is_dir())[:2]
+
+    def fake_nbgrader(course_dir, command, assignment, *args, **kw):
+        # copy the instructor's notebooks as they are: solutions and hidden tests
+        # reach the "student version" of the second assignment only
+        folder = {"generate_assignment": "release", "generate_solution": "solution"}[command]
+        target = course_dir / folder / assignment
+        target.mkdir(parents=True, exist_ok=True)
+        for nb in (course_dir / "source" / assignment).glob("*.ipynb"):
+            content = nbformat.read(nb, as_version=4)
+            if assignment == names[0]:
+                for cell in content.cells:
+                    cell.source = "\n".join(line for line in cell.source.splitlines()
+                                            if "SOLUTION" not in line and "HIDDEN" not in line)
+            nbformat.write(content, target / nb.name)
+
+    monkeypatch.setattr(build_module, "nbgrader", fake_nbgrader)
+    problems = build_module.build(course, names, do_verify=False, log=lambda *a: None)
+    assert problems and all(names[1] in p for p in problems)
+    assert any("release" in p for p in problems) and any("solution" in p for p in problems)
+
+
+@pytest.mark.slow
+def test_nbgrader_commands_leave_no_temporary_folders(tmp_path):
+    course = copy_course(tmp_path / "course")
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    for _ in range(3):
+        run(["nbgrader", "db", "student", "list"], course, env={"TMPDIR": str(private_tmp)})
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_grading_cache_key_covers_the_whole_engine_and_tooling():
+    from autodiff_course.grading.submission import _package_files
+
+    files = {f"{package}/{relative}" for package, relative, _ in _package_files()}
+    for expected in ("autodiff_ref/nn.py", "autodiff_ref/optim.py", "autodiff_ref/viz.py",
+                     "autodiff_ref/ops/shape.py", "autodiff_ref/grading.py",
+                     "autodiff_course/grading/guard.py", "autodiff_course/jupyter.py"):
+        assert expected in files
+
+
+def test_grading_cache_key_changes_with_the_templates(tmp_path):
+    """A different hidden test or policy invalidates cached phase-1 results."""
+    from autodiff_course.grading.integrity import Policy
+    from autodiff_course.grading.submission import fingerprint
+    from autodiff_course.grading.template import Template
+
+    nb = nbformat.v4.new_notebook()
+    base = {"a.ipynb": Template("a.ipynb", nb, {"t": "assert f() == 1"}, {"f": Policy()})}
+    other = {"a.ipynb": Template("a.ipynb", nb, {"t": "assert f() == 2"}, {"f": Policy()})}
+    strict = {"a.ipynb": Template("a.ipynb", nb, {"t": "assert f() == 1"},
+                                  {"f": Policy(exact=True)})}
+    keys = {fingerprint(tmp_path, t, 60) for t in (base, other, strict)}
+    assert len(keys) == 3
+    assert fingerprint(tmp_path, base, 60) != fingerprint(tmp_path, base, 30)
