@@ -23,6 +23,9 @@ commands:
             rebuilt from the course's own cells, both cores; then nbgrader
             records the scores (use instead of `nbgrader autograde`)
   mutate    mutation-test the test cells of the built source notebooks
+  publish   write the student edition (release notebooks, the engine, Binder
+            and conda set-ups, a student README; no solutions or hidden tests)
+            to a new folder, ready to push as the students' repository
 """
 
 
@@ -61,6 +64,11 @@ def parser():
     m = sub.add_parser("mutate", help="mutation-test the tests of the built source notebooks")
     m.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     _course_option(m)
+    pub = sub.add_parser("publish", help="write the student edition to a new folder",
+                         description="Write the student edition: a repository students "
+                         "may see (release notebooks, autodiff_ref, Binder, README).")
+    pub.add_argument("folder", help="a new (or empty) folder")
+    _course_option(pub)
     return p
 
 
@@ -148,7 +156,20 @@ def _mutate(args):
     return 1 if unexplained else 0
 
 
-COMMANDS = {"build": _build, "verify": _verify, "grade": _grade, "mutate": _mutate}
+def _publish(args):
+    from .publish import publish
+
+    course = _course(args)
+    try:
+        publish(course, args.folder)
+    except (FileNotFoundError, FileExistsError) as exc:
+        print(f"PROBLEM {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = {"build": _build, "verify": _verify, "grade": _grade, "mutate": _mutate,
+            "publish": _publish}
 
 
 if __name__ == "__main__":

@@ -43,10 +43,15 @@ c.ExchangeCollect.check_owner = False
 # `autodiff-course grade` runs every submission in a sandbox first (phase 1)
 # and then asks nbgrader to record the results without executing anything
 # again (phase 2); see autodiff_course/grading/record.py.
-if os.environ.get("AUTODIFF_COURSE_PHASE") == "record":
-    from autodiff_course.grading.record import configure
+from autodiff_course.grading.record import configure, configure_feedback  # noqa: E402
 
+if os.environ.get("AUTODIFF_COURSE_PHASE") == "record":
     configure(c)
+
+# Feedback students can use: the visible tests and the grader's explanation
+# of each failure, never the hidden tests, a traceback or a path of this
+# machine (nbgrader itself shows hidden tests in feedback).
+configure_feedback(c)
 
 # Kernels talk to nbgrader over Unix sockets rather than TCP ports: free TCP
 # ports are found by binding and releasing them, which races (and loses

@@ -103,8 +103,14 @@ def grade(course, assignment, jobs=2, use_sandbox=True, force=False, log=print,
         if why:
             raise RuntimeError(f"cannot sandbox student code: {why}. Install it, or pass "
                                "--no-sandbox only for trusted submissions.")
+    if not any((course / "release" / assignment).glob("*.ipynb")):
+        raise RuntimeError(f"{assignment} is not built yet (no release/{assignment}/): run "
+                           f"`autodiff-course build {assignment}` first")
     students = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}")
                       if p.is_dir())
+    if not students:
+        raise RuntimeError(f"no submissions of {assignment} in {course / 'submitted'}: collect "
+                           f"them first (`nbgrader collect {assignment}`)")
     (course / INPUT_DIR).mkdir(exist_ok=True)
     with _lock(course):
         started = time.monotonic()
@@ -136,7 +142,9 @@ def write_report(course, assignment, outcomes, problems):
          "submissions": [asdict(o) for o in outcomes]}, indent=1))
     with open(folder / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["student", "score", "max_score", "reasons", "violations", "dropped_cells"])
+        w.writerow(["student", "score", "max_score", "failed_tests", "reasons", "violations",
+                    "dropped_cells"])
         for o in outcomes:
-            w.writerow([o.student, o.score, o.max_score, " | ".join(o.reasons),
-                        " | ".join(o.violations), o.dropped_cells])
+            failed = [f"{test.split(':', 1)[1]}: {why}" for test, why in o.explanations.items()]
+            w.writerow([o.student, o.score, o.max_score, " | ".join(failed),
+                        " | ".join(o.reasons), " | ".join(o.violations), o.dropped_cells])

@@ -1,9 +1,12 @@
-"""Phase 2 of ``autodiff-course grade``: nbgrader records what phase 1 found.
+"""What nbgrader runs of ours: the only module ``course/nbgrader_config.py``
+imports, so that the config does not load the grader.
 
-The only module ``course/nbgrader_config.py`` imports (and only when
-``AUTODIFF_COURSE_PHASE=record``): nbgrader's autograde pipeline with
-execution replaced by the outputs phase 1 produced in the sandbox, reading
-the rebuilt notebooks from ``INPUT_DIR`` instead of ``submitted/``.
+* Phase 2 of ``autodiff-course grade`` (``configure``, only when
+  ``AUTODIFF_COURSE_PHASE=record``): nbgrader's autograde pipeline with
+  execution replaced by the outputs phase 1 produced in the sandbox, reading
+  the rebuilt notebooks from ``INPUT_DIR`` instead of ``submitted/``.
+* Feedback (``configure_feedback``): ``nbgrader generate_feedback`` without
+  hidden tests, tracebacks or paths of the grading machine.
 """
 
 from __future__ import annotations
@@ -33,3 +36,69 @@ def configure(c):
     c.CourseDirectory.submitted_directory = INPUT_DIR
     c.Autograde.sanitize_preprocessors, c.Autograde.autograde_preprocessors = \
         record_preprocessors()
+
+
+# ------------------------------------------------------------ feedback
+
+
+def feedback_exporter():
+    """nbconvert's HTML exporter for ``nbgrader generate_feedback``, made safe
+    to hand to students (``c.GenerateFeedback.exporter_class``).
+
+    The hidden tests are removed before it runs (nbgrader's
+    ``ClearHiddenTests``, see ``configure_feedback``). It then shows each
+    failed test as its exercise name and the explanation (the error's one
+    line, never a traceback through hidden code), labels the table of contents
+    by exercise, gives every figure alt text and removes absolute paths of the
+    grading machine.
+    """
+    import re
+
+    from nbconvert import HTMLExporter
+
+    path = re.compile(r"(?<![\w:/.\-])/(?:tmp|home|root|work|usr|opt|srv|var|mnt|Users|private)"
+                      r"/[^\s\"'<>():,]*")
+
+    def scrub(text):
+        return path.sub(lambda m: "\u2026/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+
+    class FeedbackExporter(HTMLExporter):
+        def from_notebook_node(self, nb, resources=None, **kw):
+            labels = {}
+            for cell in nb.cells:
+                md = cell.metadata.get("nbgrader", {})
+                if md.get("grade") and not md.get("solution") and cell.cell_type == "code":
+                    labels[md["grade_id"]] = exercise_label(md["grade_id"])
+                    for out in cell.get("outputs", []):
+                        if out.get("output_type") == "error":
+                            out["traceback"] = [f"{out.get('ename')}: {out.get('evalue')}"]
+                for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                    for key in ("text", "evalue"):
+                        if isinstance(out.get(key), str):
+                            out[key] = scrub(out[key])
+                    if "traceback" in out:
+                        out["traceback"] = [scrub(line) for line in out["traceback"]]
+            html, resources = super().from_notebook_node(nb, resources, **kw)
+            for gid, label in labels.items():
+                html = html.replace(f'<a href="#{gid}">Test cell</a>',
+                                    f'<a href="#{gid}">{label}</a>')
+            html = re.sub(r"<img (?![^>]*\balt=)", '<img alt="A figure the notebook drew" ',
+                          html)
+            return html, resources
+
+    return FeedbackExporter
+
+
+def exercise_label(test_id):
+    """``test_central_difference`` -> ``Exercise central_difference``."""
+    name = test_id[len("test_"):] if test_id.startswith("test_") else test_id
+    return f"Exercise {name}"
+
+
+def configure_feedback(c):
+    """Feedback for students: no hidden tests, explanations, no paths."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+    c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
+    c.GenerateFeedback.exporter_class = feedback_exporter()

@@ -48,7 +48,7 @@ from . import sandbox
 from .integrity import screen
 from .record import INPUT_DIR
 from .template import templates
-from .verdict import decide, error_output
+from .verdict import decide, error_output, explanation
 
 GRADER_VERSION = "1"
 CELL_TIMEOUT = 60  # seconds per cell
@@ -57,7 +57,9 @@ CELL_OUTPUT_LIMIT = 256 * 1024  # bytes of output kept per cell
 TOTAL_OUTPUT_LIMIT = 16 * 1024 ** 2  # bytes of output before the run is stopped
 GUARD = "__import__('autodiff_course.grading.guard', fromlist=['guard'])"
 RECORD_FILE = ".autodiff-grading.json"
-CARRIED_FILES = ("timestamp.txt",)  # files of submitted/ that nbgrader needs later
+# files of submitted/ that nbgrader needs later: the submission time, and the
+# secret that release_feedback/fetch_feedback use to name the feedback
+CARRIED_FILES = ("timestamp.txt", "submission_secret.txt")
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Outcome:
     score: float = 0.0
     max_score: float = 0.0
     tests: dict = field(default_factory=dict)  # "notebook:grade_id" -> [earned, points]
+    explanations: dict = field(default_factory=dict)  # failed test -> why, in one line
     reasons: list = field(default_factory=list)  # faults, missing or renamed notebooks
     violations: list = field(default_factory=list)  # answer cells not run, and why
     dropped_cells: int = 0
@@ -323,8 +326,8 @@ def publish(work, out_dir, sub_dir, outcome, key):
 
 
 def grade_notebook(template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout):
-    """Steps 2-8 for one notebook; returns (notebook, results, violations,
-    dropped cells, fault)."""
+    """Steps 2-8 for one notebook; returns (notebook, results, explanations of
+    the failed tests, violations, dropped cells, fault)."""
     token = secrets.token_hex(16)
     nb, violations, dropped = rebuild(template, student_nb)
     violations += screen_answers(nb, template.policies)
@@ -335,9 +338,11 @@ def grade_notebook(template, student_nb, reasons, sub_dir, use_sandbox, cell_tim
     else:
         fault = run_submission(nb, sub_dir, use_sandbox, cell_timeout)
     results = decide(nb, token)
+    why = {grade_id(c): explanation(c) for c in nb.cells
+           if is_test(c) and results.get(grade_id(c), [1])[0] == 0}
     strip_grader_cells(nb)
     restore_test_sources(nb, template.tests)
-    return nb, results, violations, dropped, fault
+    return nb, results, why, violations, dropped, fault
 
 
 def grade_submission(course, assignment, student, use_sandbox=True, force=False,
@@ -359,7 +364,7 @@ def grade_submission(course, assignment, student, use_sandbox=True, force=False,
         for name, template in tmpl.items():
             student_nb, reasons = found[name]
             outcome.reasons += reasons
-            nb, results, violations, dropped, fault = grade_notebook(
+            nb, results, why, violations, dropped, fault = grade_notebook(
                 template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout)
             outcome.violations += [f"{name}: {v}" for v in violations]
             outcome.dropped_cells += dropped
@@ -368,6 +373,8 @@ def grade_submission(course, assignment, student, use_sandbox=True, force=False,
             nbformat.write(nb, work / name)
             for gid, pair in results.items():
                 outcome.tests[f"{name}:{gid}"] = pair
+                if why.get(gid):
+                    outcome.explanations[f"{name}:{gid}"] = why[gid]
         outcome.score = sum(p for p, _ in outcome.tests.values())
         outcome.max_score = sum(m for _, m in outcome.tests.values())
         outcome.seconds = round(time.monotonic() - started, 2)

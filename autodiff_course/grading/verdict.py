@@ -25,6 +25,16 @@ def error_output(ename, evalue):
                                   traceback=[f"{ename}: {evalue}"])
 
 
+def explanation(cell):
+    """The one line saying why a test cell failed (the grading helper's
+    sentence), or None if it raised nothing."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            text = " ".join((out.get("evalue") or "").split())  # unwrap
+            return f"{out.get('ename')}: {text}" if text else str(out.get("ename"))
+    return None
+
+
 def decide(nb, token):
     """Score each test cell; strip the completion lines; fail tests without one.
 

@@ -1,0 +1,106 @@
+"""The student edition (`autodiff-course publish`): what students may see,
+nothing more, and a Binder set-up that runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import site
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_helpers import run
+
+pytestmark = pytest.mark.slow
+
+
+def _regions(source_nb):
+    """Lines of solution regions and hidden tests of an instructor notebook."""
+    lines = []
+    for cell in nbformat.read(source_nb, as_version=4).cells:
+        inside = None
+        for line in cell.source.splitlines():
+            if "BEGIN SOLUTION" in line or "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
+                inside = None
+            elif inside and line.strip() and line.strip() not in ("pass", "else:", ")", "]"):
+                lines.append(line.strip())
+    return lines
+
+
+@pytest.fixture(scope="module")
+def edition(built_course, tmp_path_factory):
+    course, problems = built_course
+    assert problems == []
+    folder = tmp_path_factory.mktemp("published") / "autodiff-notebooks"
+    script = Path(sys.executable).parent / "autodiff-course"
+    run([str(script), "publish", str(folder)], course)
+    return course, folder
+
+
+def test_student_edition_holds_no_solution_or_hidden_test(edition):
+    course, folder = edition
+    secret = {line for nb in (course / "source").glob("*/*.ipynb") for line in _regions(nb)}
+    assert secret
+    notebooks = sorted((folder / "notebooks").glob("*/*.ipynb"))
+    assert {p.relative_to(folder / "notebooks") for p in notebooks} == \
+        {p.relative_to(course / "release") for p in (course / "release").glob("*/*.ipynb")}
+    for nb in notebooks:  # no line of a solution or a hidden test, however short
+        for cell in nbformat.read(nb, as_version=4).cells:
+            found = {line.strip() for line in cell.source.splitlines()} & secret
+            assert not {f for f in found if len(f) > 8}, (nb, found)
+    long_secret = {line for line in secret if len(line) >= 30}
+    for path in folder.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".md", ".yml", ".toml", ".txt", ""):
+            text = {line.strip() for line in path.read_text(errors="ignore").splitlines()}
+            assert not text & long_secret, path
+    names = {p.name for p in folder.rglob("*")}
+    assert not names & {"autodiff_course", "source", "solution", "mutants", "tests",
+                        "nbgrader_config.py", "gradebook.db"}
+    assert not list(folder.rglob("notebooks/*/*.py"))
+
+
+def test_student_edition_readme_and_environment(edition):
+    _, folder = edition
+    readme = (folder / "README.md").read_text()
+    for needed in ("mybinder.org", "pip install -e .", "Validate", "--Exchange.root",
+                   "/usr/local/share/nbgrader/exchange", "Download", "01_derivatives"):
+        assert needed in readme, needed
+    assert "nbgrader" in (folder / "pyproject.toml").read_text()
+    assert "python=3.11" in (folder / "binder" / "environment.yml").read_text()
+
+
+def test_student_edition_binder_post_build_runs(edition, tmp_path):
+    """postBuild in a fresh environment: installs the engine, switches off the
+    instructor panels and the exchange panels, opens JupyterLab on notebooks/."""
+    _, folder = edition
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    purelib = next(venv.glob("lib/python*/site-packages"))
+    # the new environment sees this one's packages (like Binder's conda env)
+    (purelib / "outer.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home),
+           "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "--version"], env=env,
+                         capture_output=True, text=True)
+    assert pip.returncode == 0, pip.stderr  # pip comes from the outer environment
+    proc = subprocess.run(["bash", "binder/postBuild"], cwd=folder, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    check = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import autodiff_ref, sys; print(autodiff_ref.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert str(venv) in check.stdout, check.stdout + check.stderr  # installed, not the repo's
+    config = json.loads((venv / "etc" / "jupyter" / "labconfig" / "page_config.json").read_text())
+    disabled = config["disabledExtensions"]
+    for plugin in ("formgrader", "create-assignment", "course-list", "assignment-list"):
+        assert disabled.get(f"@jupyter/nbgrader:{plugin}") is True
+    assert "@jupyter/nbgrader:validate-assignment" not in disabled
+    assert "/lab/tree/notebooks" in (home / ".jupyter" / "jupyter_server_config.py").read_text()
