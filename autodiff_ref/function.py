@@ -145,7 +145,8 @@ class Node:
     ``requires_grad=True``) or ``None`` (it needs no gradient).
     """
 
-    __slots__ = ("function", "ctx", "next", "input_shapes", "_output", "__weakref__")
+    __slots__ = ("function", "ctx", "next", "input_shapes", "output_shape", "_output",
+                 "__weakref__")
     is_node = True  # how the engine tells a node from a leaf tensor
 
     def __init__(self, function, ctx, next, input_shapes, output):
@@ -153,6 +154,7 @@ class Node:
         self.ctx = ctx
         self.next = next
         self.input_shapes = input_shapes
+        self.output_shape = output.shape
         self._output = weakref.ref(output)
 
     def output(self):
@@ -217,6 +219,25 @@ def sum_to_shape(grad, shape):
     return grad
 
 
+def _broadcast_by_this_call(grad_shape, input_shape, output_shape):
+    """Can a gradient of ``grad_shape`` come from this call broadcasting its
+    input? Every axis that ``sum_to_shape`` sums away must be an axis of the
+    output with the output's size (aligned from the right, as NumPy does).
+
+    Without this check a backward that returns, say, a (4, 3) array for an
+    input of shape (3,) of a call whose output is a scalar would be summed
+    silently into a wrong gradient (PyTorch does so: its issue #65244).
+    """
+    extra = len(grad_shape) - len(input_shape)
+    for axis, size in enumerate(grad_shape):
+        summed = axis < extra or (input_shape[axis - extra] == 1 and size != 1)
+        if summed:
+            from_right = len(grad_shape) - axis
+            if from_right > len(output_shape) or output_shape[-from_right] != size:
+                return False
+    return True
+
+
 def checked_gradients(node, result, create_graph):
     """What a backward rule returned, checked and made uniform.
 
@@ -240,11 +261,13 @@ def checked_gradients(node, result, create_graph):
         if not isinstance(g, Tensor):
             g = _wrap_numpy_gradient(g, name, create_graph)
         fixed = sum_to_shape(g, shape)
-        if fixed is None:
+        if fixed is None or not _broadcast_by_this_call(g.shape, shape, node.output_shape):
             raise RuntimeError(
                 f"{name}.backward returned a gradient of shape {describe_shape(g.shape)} for "
                 f"input {i}, which has shape {describe_shape(shape)}: the gradient of an "
-                "input must have that input's shape.")
+                "input must have that input's shape (or, for an input this operation "
+                f"broadcast, the output's shape {describe_shape(node.output_shape)} on the "
+                "broadcast axes, which the engine then sums).")
         checked.append(fixed)
     return checked
 

@@ -770,3 +770,37 @@ def test_backward_rules_learn_create_graph_from_ctx():
     Probe.apply(x).sum().backward()
     ad.grad(Probe.apply(x).sum(), x, create_graph=True)
     assert seen == [False, True]
+
+
+def test_a_gradient_summed_from_nowhere_is_refused():
+    """PyTorch issue #65244: a backward that returns a larger, broadcastable
+    array for an input is not summed silently when the call did not broadcast."""
+    class SumWrongShape(ad.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.data.sum()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * ad.tensor(np.ones((4, 3)))  # should be (3,)
+
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"SumWrongShape.backward returned a gradient of "
+                                           r"shape \(4, 3\) for input 0, which has shape \(3,\)"):
+        SumWrongShape.apply(x).backward()
+
+
+def test_a_gradient_shaped_like_the_broadcast_output_is_summed():
+    class AddRow(ad.Function):
+        @staticmethod
+        def forward(ctx, x, b):
+            return x.data + b.data
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, g  # b was broadcast over the rows: the engine sums
+
+    x = ad.tensor(np.ones((2, 3)), requires_grad=True)
+    b = ad.tensor(np.zeros((1, 3)), requires_grad=True)
+    AddRow.apply(x, b).sum().backward()
+    np.testing.assert_array_equal(b.grad.data, [[2.0, 2.0, 2.0]])
