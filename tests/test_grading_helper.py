@@ -127,3 +127,15 @@ def test_long_explanations_wrap():
 def test_passed_prints_one_line(capsys):
     grading.passed("central_difference")
     assert capsys.readouterr().out == "\u2713 central_difference passes the visible tests\n"
+
+
+def test_sum_of_parts_names_the_missing_path():
+    parts = {"xpy": 1.5, "sigx": -0.25, "num": 0.5}
+    grading.assert_sum_of_parts(1.75, parts, name="dx")
+    with pytest.raises(grading.GradingError) as info:
+        grading.assert_sum_of_parts(1.25, parts, name="dx")  # xpy + sigx only
+    message = " ".join(str(info.value).split())
+    assert "misses the path(s) through num" in message and "(+=)" in message
+    with pytest.raises(grading.GradingError) as info:
+        grading.assert_sum_of_parts(7.0, parts, name="dx")
+    assert "through xpy 1.5" in " ".join(str(info.value).split())
