@@ -424,7 +424,8 @@ _ex = {"W": np.array([[1.0, 0.0], [-1.0, 1.0], [0.5, -1.0]]), "b1": np.array([0.
 # the worked example: one row x = (1, 2), class 0
 with grading.exercise(1, "forward"):
     _call = "forward([[1.0, 2.0]], [0], worked-example params)"
-    _result = forward(np.array([[1.0, 2.0]]), np.array([0]), {k: v.copy() for k, v in _ex.items()})
+    _result = forward(np.array([[1.0, 2.0]]), np.array([0]),
+                      {k: v.copy() for k, v in _ex.items()})
     if not (isinstance(_result, tuple) and len(_result) == 2):
         raise grading.GradingError(f"{_call} should return a tuple (loss, cache).")
     loss, cache = _result
@@ -439,30 +440,31 @@ with grading.exercise(1, "forward"):
                          name=f"cache['Yhat'] of {_call} ((0.3482, 0.5741, 0.0777))", rtol=1e-9)
     grading.assert_close(loss, -np.log(np.exp(0.5) / (np.exp(0.5) + np.exp(1.0) + np.exp(-1.0))),
                          name=f"the loss of {_call} (-log 0.3482 = 1.0550)", rtol=1e-9)
-    # a batch of three rows: the loss is the mean over the rows
-    _X = np.array([[1.0, 2.0], [0.0, 0.0], [-1.0, 1.0]])
-    _y = np.array([0, 2, 1])
-    loss, cache = forward(_X.copy(), _y.copy(), {k: v.copy() for k, v in _ex.items()})
-    grading.assert_close(loss, network_ad(_X, _y, _ex)[0].item(), rtol=1e-9,
-                         name="the loss of forward(3 rows, y=[0, 2, 1], worked-example params) "
-                              "(the mean over rows of -log Yhat[i, y[i]])")
-    grading.assert_close(_entry(cache, "Yhat", "forward on 3 rows").sum(axis=1), np.ones(3),
-                         name="the row sums of cache['Yhat'] for 3 rows (softmax of each row)",
-                         rtol=1e-12)
     # large logits: U and b2 times 1000 give scores (500, 1000, -1000) for the worked example;
     # -log Yhat is 500 for class 0 and 2000 for class 2, without overflow or log(0)
     _big = dict(_ex, U=1000 * _ex["U"], b2=1000 * _ex["b2"])
     with np.errstate(all="ignore"):
         loss, cache = forward(np.array([[1.0, 2.0], [1.0, 2.0]]), np.array([0, 2]), _big)
     grading.assert_close(loss, 1250.0, rtol=1e-9,
-                         name="the loss of forward for scores (500, 1000, -1000) and classes 0 and 2 "
-                              "(expected (500 + 2000) / 2; subtract the row maximum and use "
-                              "log-probabilities)")
+                         name="the loss of forward for scores (500, 1000, -1000) and classes 0 "
+                              "and 2 (expected (500 + 2000) / 2; subtract the row maximum and "
+                              "use log-probabilities)")
     grading.assert_close(_entry(cache, "Yhat", "forward with large logits"),
                          np.array([[np.exp(-500.0), 1.0, 0.0]] * 2),
-                         name="cache['Yhat'] for scores (500, 1000, -1000)", rtol=1e-9, atol=1e-300)
+                         name="cache['Yhat'] for scores (500, 1000, -1000)", rtol=1e-9,
+                         atol=1e-300)
 grading.passed("forward")
 ### BEGIN HIDDEN TESTS
+# a batch of three rows: the loss is the mean over the rows
+_X = np.array([[1.0, 2.0], [0.0, 0.0], [-1.0, 1.0]])
+_y = np.array([0, 2, 1])
+loss, cache = forward(_X.copy(), _y.copy(), {k: v.copy() for k, v in _ex.items()})
+grading.assert_close(loss, network_ad(_X, _y, _ex)[0].item(), rtol=1e-9,
+                     name="the loss of forward(3 rows, y=[0, 2, 1], worked-example params) "
+                          "(the mean over rows of -log Yhat[i, y[i]])")
+grading.assert_close(_entry(cache, "Yhat", "forward on 3 rows").sum(axis=1), np.ones(3),
+                     name="the row sums of cache['Yhat'] for 3 rows (softmax of each row)",
+                     rtol=1e-12)
 _rng = np.random.default_rng()
 
 

@@ -41,7 +41,7 @@
 #    recomputing instead of saving (gradient checkpointing).
 #
 # **How this notebook works.** Read from top to bottom and run each cell
-# (Shift-Enter). There are six exercises (16 points), each asking for one or
+# (Shift-Enter). There are six exercises (17 points), each asking for one or
 # more classes that subclass `ad.Function`, and one written answer (2
 # points, graded by hand). Replace each `raise NotImplementedError()` with
 # your code, then run the test cell right below. The tests check your
