@@ -1887,7 +1887,7 @@ for _shape in [(int(_rng.integers(2, 6)), int(_rng.integers(3, 7))), (2, 3, 4), 
                       lambda x, gm, bt, e=_eps: layer_norm(x, gm, bt, eps=e),
                       [_shape, (_d,), (_d,)],
                       reference=lambda x, gm, bt, e=_eps: _layer_norm_ad(x, gm, bt, eps=e),
-                      rng=_rng, rtol=1e-8, atol=1e-10, trials=1,
+                      rng=_rng, rtol=1e-10, atol=1e-11, trials=1,
                       names=[f"{w} of layer_norm_backward, x {_shape}, eps={_eps:g}"
                              for w in ("grad_x", "grad_gamma", "grad_beta")])
 ### END HIDDEN TESTS
