@@ -1479,7 +1479,10 @@ for _shapes in [[(_m, _n)] * 3, [(_m, _n), (_n,), (_m, 1)], [(_n,), (_m, _n), ()
 # function from a tensor to a tensor built with `autodiff_ref` operations
 # (here without parameters of its own that need gradients; PyTorch's version
 # handles those too). Use a **fresh leaf tensor** holding `x`'s values for
-# the recomputation, so that the recorded graph starts there.
+# the recomputation, so that the recorded graph starts there. That also
+# means the gradient it returns is not connected to `x`: this version gives
+# first derivatives only, and a second derivative through it would be wrong
+# (gradgradcheck fails on it, as it should).
 
 # %% solution="checkpoint_function" allow="Function,tensor,Tensor,no_grad,enable_grad,grad"
 class Checkpoint(ad.Function):
