@@ -996,10 +996,15 @@ with grading.exercise(4, "matmul_general_backward", needs=[(2, "unbroadcast")]):
                             ((2, 3, 4), (4, 5), "one b for every matrix of a (broadcast)"),
                             ((4,), (4, 3), "a vector on the left"),
                             ((3, 4), (4,), "a vector on the right")]:
-        grading.check_vjp(matmul_general_backward, np.matmul, [_sa, _sb],
-                          reference=ad.matmul, rng=np.random.default_rng(41),
-                          names=[f"grad_a, a {_sa} @ b {_sb} ({_what})",
-                                 f"grad_b, a {_sa} @ b {_sb} ({_what})"])
+        try:
+            grading.check_vjp(matmul_general_backward, np.matmul, [_sa, _sb],
+                              reference=ad.matmul, rng=np.random.default_rng(41),
+                              names=[f"grad_a, a {_sa} @ b {_sb} ({_what})",
+                                     f"grad_b, a {_sa} @ b {_sb} ({_what})"])
+        except (ValueError, IndexError) as error:
+            raise grading.GradingError(
+                f"matmul_general_backward(g, a of shape {_sa}, b of shape {_sb}) ({_what}) "
+                f"raised {type(error).__name__}: {error}") from error
 grading.passed("matmul_general_backward")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
