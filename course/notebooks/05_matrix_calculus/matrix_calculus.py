@@ -1658,7 +1658,7 @@ grading.assert_close(log_softmax_backward(_g.copy(), _x.copy()), _t.grad.numpy()
 #
 # $$
 # L = -\frac1N \sum_{n}\sum_c q_{n,c}\, \ell_{n,c},
-# \qquad \ell_n = \operatorname{log\_softmax}(x_n).
+# \qquad \ell_{n,c} = x_{n,c} - \log\sum_k e^{x_{n,k}}\ \text{(log-softmax of row } n\text{)}.
 # $$
 #
 # With a one-hot $q_n$ (all mass on $t_n$) this is the usual
