@@ -369,6 +369,102 @@ loss_ad, t_ad = network_ad(x_ex.T, np.array([0]), params_ex)
 print(f"loss from autodiff_ref: {loss_ad.item():.4f}")
 
 # %% [markdown]
+# The test cells below use a few helpers: they call your function, check
+# the type and shape of what it returns, and compute the expected values
+# with `autodiff_ref`. You do not need to read them.
+
+# %%
+# the parameters of the worked example, biases as 1-D arrays
+_ex = {"W": np.array([[1.0, 0.0], [-1.0, 1.0], [0.5, -1.0]]), "b1": np.array([0.0, -0.5, 0.5]),
+       "U": np.array([[1.0, -1.0, 2.0], [0.0, 1.0, 1.0], [-1.0, 0.0, 0.0]]),
+       "b2": np.array([0.0, 0.5, 0.0])}
+
+
+def _entry(cache, key, call):
+    if not isinstance(cache, dict):
+        raise grading.GradingError(f"{call} should return (loss, cache) with cache a dict, "
+                                   f"got {type(cache).__name__} as the second value.")
+    if key not in cache:
+        raise grading.GradingError(f"the cache returned by {call} has no entry {key!r}; "
+                                   "it needs 'X', 'y', 'Z', 'H', 'Theta' and 'Yhat'.")
+    return cache[key]
+
+
+def _grad_entry(grads, key, call):
+    if not isinstance(grads, dict):
+        raise grading.GradingError(f"{call} should return a dict of gradients, "
+                                   f"got {type(grads).__name__}.")
+    if key not in grads:
+        raise grading.GradingError(f"the dict returned by {call} has no entry {key!r}; it "
+                                   "needs 'W', 'b1', 'U', 'b2' and 'X'.")
+    return grads[key]
+
+
+def _ad_grads(X, y, params):
+    loss, t = network_ad(X, y, params)
+    loss.backward()
+    return {k: t[k].grad.numpy() for k in ("W", "b1", "U", "b2", "X")}
+
+
+def _cache_from_ad(X, y, params):
+    t = network_ad(X, y, params)[1]
+    return dict({k: t[k].numpy().copy() for k in ("Z", "H", "Theta", "Yhat")},
+                X=np.array(X, dtype=np.float64), y=np.array(y))
+
+
+def _pair(result, call):
+    if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(d, dict)
+                                                                   for d in result)):
+        raise grading.GradingError(f"{call} should return a tuple of two dicts "
+                                   "(new_params, new_velocity).")
+    return result
+
+
+def _stack_case(rng, widths, activation, scale=1.0):
+    """Random inputs for a stack with the given widths [D_0, ..., D_L]."""
+    X = rng.standard_normal((int(rng.integers(2, 6)), widths[0]))
+    weights = [scale * rng.standard_normal((o, i)) / np.sqrt(i) for i, o in zip(widths, widths[1:])]
+    biases = [0.5 * rng.standard_normal(o) for o in widths[1:]]
+    return X, weights, biases, rng.standard_normal((len(X), widths[-1])), activation
+
+
+def _check_stack(case, what):
+    expected = stack_ad(*case)
+    copies = [case[0].copy(), [W.copy() for W in case[1]], [b.copy() for b in case[2]],
+              case[3].copy(), case[4]]
+    result = stack_gradients(*copies)
+    if not (isinstance(result, tuple) and len(result) == 2
+            and all(len(r) == len(case[1]) for r in result)):
+        raise grading.GradingError(f"stack_gradients for {what} should return (grads_W, grads_b), "
+                                   f"two lists of {len(case[1])} arrays (one per layer).")
+    for kind, got, exp in [("W", result[0], expected[0]), ("b", result[1], expected[1])]:
+        for layer, (g, e) in enumerate(zip(got, exp)):
+            grading.assert_close(g, e, rtol=1e-9, atol=1e-12,
+                                 name=f"dJ/d{kind} of layer {layer} (0 = next to the input) "
+                                      f"for {what}, vs autodiff_ref")
+
+
+def _maxout_ad(X, W, c, grad_H):
+    Xt, Wt, ct = (ad.tensor(a, requires_grad=True) for a in (X, W, c))
+    H = (Xt @ Wt.transpose(1, 2) + ct.reshape(len(W), 1, W.shape[1])).max(axis=0)
+    H.backward(ad.tensor(grad_H))
+    return H.numpy(), {"X": Xt.grad.numpy(), "W": Wt.grad.numpy(), "c": ct.grad.numpy()}
+
+
+def _check_maxout(rng, k, N, Dx, Dh, what):
+    args = (rng.standard_normal((N, Dx)), rng.standard_normal((k, Dh, Dx)),
+            rng.standard_normal((k, Dh)), rng.standard_normal((N, Dh)))
+    H_exp, g_exp = _maxout_ad(*args)
+    result = maxout_layer(*[a.copy() for a in args])
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        raise grading.GradingError("maxout_layer should return (H, grads) with grads a dict.")
+    grading.assert_close(result[0], H_exp, rtol=1e-12, name=f"H of maxout_layer for {what}")
+    for key in ("X", "W", "c"):
+        grading.assert_close(result[1].get(key), g_exp[key], rtol=1e-10, atol=1e-12,
+                             name=f"grads[{key!r}] of maxout_layer for {what}, vs autodiff_ref")
+
+
+# %% [markdown]
 # ### Exercise 1 (2 points): the forward pass, with a cache
 #
 # Write `forward(X, y, params)` for a batch. Besides the loss it returns a
@@ -408,19 +504,6 @@ def forward(X, y, params):
 
 
 # %% test="test_forward" points=2
-def _entry(cache, key, call):
-    if not isinstance(cache, dict):
-        raise grading.GradingError(f"{call} should return (loss, cache) with cache a dict, "
-                                   f"got {type(cache).__name__} as the second value.")
-    if key not in cache:
-        raise grading.GradingError(f"the cache returned by {call} has no entry {key!r}; "
-                                   "it needs 'X', 'y', 'Z', 'H', 'Theta' and 'Yhat'.")
-    return cache[key]
-
-
-_ex = {"W": np.array([[1.0, 0.0], [-1.0, 1.0], [0.5, -1.0]]), "b1": np.array([0.0, -0.5, 0.5]),
-       "U": np.array([[1.0, -1.0, 2.0], [0.0, 1.0, 1.0], [-1.0, 0.0, 0.0]]),
-       "b2": np.array([0.0, 0.5, 0.0])}
 # the worked example: one row x = (1, 2), class 0
 with grading.exercise(1, "forward"):
     _call = "forward([[1.0, 2.0]], [0], worked-example params)"
@@ -545,31 +628,6 @@ def backward(cache, params):
 
 
 # %% test="test_backward" points=3
-def _grad_entry(grads, key, call):
-    if not isinstance(grads, dict):
-        raise grading.GradingError(f"{call} should return a dict of gradients, "
-                                   f"got {type(grads).__name__}.")
-    if key not in grads:
-        raise grading.GradingError(f"the dict returned by {call} has no entry {key!r}; it "
-                                   "needs 'W', 'b1', 'U', 'b2' and 'X'.")
-    return grads[key]
-
-
-def _ad_grads(X, y, params):
-    loss, t = network_ad(X, y, params)
-    loss.backward()
-    return {k: t[k].grad.numpy() for k in ("W", "b1", "U", "b2", "X")}
-
-
-def _cache_from_ad(X, y, params):
-    t = network_ad(X, y, params)[1]
-    return dict({k: t[k].numpy().copy() for k in ("Z", "H", "Theta", "Yhat")},
-                X=np.array(X, dtype=np.float64), y=np.array(y))
-
-
-_ex = {"W": np.array([[1.0, 0.0], [-1.0, 1.0], [0.5, -1.0]]), "b1": np.array([0.0, -0.5, 0.5]),
-       "U": np.array([[1.0, -1.0, 2.0], [0.0, 1.0, 1.0], [-1.0, 0.0, 0.0]]),
-       "b2": np.array([0.0, 0.5, 0.0])}
 # the worked example: dJ/dx = (-1.9554, 1.2259), the third row of dJ/dW is zero
 with grading.exercise(2, "backward"):
     _X, _y = np.array([[1.0, 2.0]]), np.array([0])
@@ -581,7 +639,7 @@ with grading.exercise(2, "backward"):
     for _key, _value in _ad_grads(_X, _y, _ex).items():
         grading.assert_close(_grad_entry(grads, _key, _call), _value, rtol=1e-10, atol=1e-12,
                              name=f"{_call}[{_key!r}] for the worked example, vs autodiff_ref")
-    # a batch of 5 rows, Dx=3, Dh=4, C=3 (the gradients sum over the rows, with the 1/N of the mean)
+    # a batch of 5 rows, Dx=3, Dh=4, C=3 (sums over the rows, with the 1/N of the mean)
     _r = np.random.default_rng(6)
     _X, _y = _r.standard_normal((5, 3)), np.array([0, 2, 1, 2, 0])
     _p = {"W": _r.standard_normal((4, 3)), "b1": _r.standard_normal(4),
@@ -589,19 +647,20 @@ with grading.exercise(2, "backward"):
     grads = backward(_cache_from_ad(_X, _y, _p), {k: v.copy() for k, v in _p.items()})
     for _key, _value in _ad_grads(_X, _y, _p).items():
         grading.assert_close(_grad_entry(grads, _key, _call), _value, rtol=1e-10, atol=1e-12,
-                             name=f"{_call}[{_key!r}] for 5 rows, Dx=3, Dh=4, C=3, vs autodiff_ref")
-    # a hidden unit with z = 0 exactly on every row (its row of W and its bias are 0): ReLU'(0) = 0
-    _pz = dict(_p, W=_p["W"].copy(), b1=_p["b1"].copy())
-    _pz["W"][1], _pz["b1"][1] = 0.0, 0.0
-    grads = backward(_cache_from_ad(_X, _y, _pz), {k: v.copy() for k, v in _pz.items()})
-    _expected = _ad_grads(_X, _y, _pz)
-    for _key in ("W", "b1"):
-        grading.assert_close(_grad_entry(grads, _key, _call), _expected[_key], rtol=1e-10,
-                             atol=1e-12, name=f"{_call}[{_key!r}] for 5 rows when hidden unit 1 has "
-                                              "z = 0 exactly (take ReLU'(0) = 0: the unit gets no "
-                                              "gradient)")
+                             name=f"{_call}[{_key!r}] for 5 rows, Dx=3, Dh=4, C=3, "
+                                  "vs autodiff_ref")
 grading.passed("backward")
 ### BEGIN HIDDEN TESTS
+# a hidden unit with z = 0 exactly on every row (its row of W and its bias are 0): ReLU'(0) = 0
+_pz = dict(_p, W=_p["W"].copy(), b1=_p["b1"].copy())
+_pz["W"][1], _pz["b1"][1] = 0.0, 0.0
+grads = backward(_cache_from_ad(_X, _y, _pz), {k: v.copy() for k, v in _pz.items()})
+_expected = _ad_grads(_X, _y, _pz)
+for _key in ("W", "b1"):
+    grading.assert_close(_grad_entry(grads, _key, _call), _expected[_key], rtol=1e-10,
+                         atol=1e-12, name=f"{_call}[{_key!r}] for 5 rows when hidden unit 1 has "
+                                          "z = 0 exactly (take ReLU'(0) = 0: the unit gets no "
+                                          "gradient)")
 _rng = np.random.default_rng()
 
 
@@ -774,14 +833,6 @@ def momentum_step(params, grads, velocity, lr, momentum):
 
 
 # %% test="test_momentum_step" points=1
-def _pair(result, call):
-    if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(d, dict)
-                                                                   for d in result)):
-        raise grading.GradingError(f"{call} should return a tuple of two dicts "
-                                   "(new_params, new_velocity).")
-    return result
-
-
 # the worked example, as a 1 x 2 array: w = (1, -2), gradient (2, 0.5), previous step (-0.5, 0)
 with grading.exercise(3, "momentum_step"):
     _params = {"W": np.array([[1.0, -2.0]])}
@@ -1158,30 +1209,6 @@ def stack_gradients(X, weights, biases, readout, activation):
 
 
 # %% test="test_stack_gradients" points=3
-def _stack_case(rng, widths, activation, scale=1.0):
-    """Random inputs for a stack with the given widths [D_0, ..., D_L]."""
-    X = rng.standard_normal((int(rng.integers(2, 6)), widths[0]))
-    weights = [scale * rng.standard_normal((o, i)) / np.sqrt(i) for i, o in zip(widths, widths[1:])]
-    biases = [0.5 * rng.standard_normal(o) for o in widths[1:]]
-    return X, weights, biases, rng.standard_normal((len(X), widths[-1])), activation
-
-
-def _check_stack(case, what):
-    expected = stack_ad(*case)
-    copies = [case[0].copy(), [W.copy() for W in case[1]], [b.copy() for b in case[2]],
-              case[3].copy(), case[4]]
-    result = stack_gradients(*copies)
-    if not (isinstance(result, tuple) and len(result) == 2
-            and all(len(r) == len(case[1]) for r in result)):
-        raise grading.GradingError(f"stack_gradients for {what} should return (grads_W, grads_b), "
-                                   f"two lists of {len(case[1])} arrays (one per layer).")
-    for kind, got, exp in [("W", result[0], expected[0]), ("b", result[1], expected[1])]:
-        for layer, (g, e) in enumerate(zip(got, exp)):
-            grading.assert_close(g, e, rtol=1e-9, atol=1e-12,
-                                 name=f"dJ/d{kind} of layer {layer} (0 = next to the input) "
-                                      f"for {what}, vs autodiff_ref")
-
-
 with grading.exercise(5, "stack_gradients"):
     for _act in ("relu", "sigmoid", "tanh", "leaky_relu"):
         _check_stack(_stack_case(np.random.default_rng(5), [3, 4, 2, 3], _act),
@@ -1339,26 +1366,6 @@ def maxout_layer(X, W, c, grad_H):
 
 
 # %% test="test_maxout_layer" points=2
-def _maxout_ad(X, W, c, grad_H):
-    Xt, Wt, ct = (ad.tensor(a, requires_grad=True) for a in (X, W, c))
-    H = (Xt @ Wt.transpose(1, 2) + ct.reshape(len(W), 1, W.shape[1])).max(axis=0)
-    H.backward(ad.tensor(grad_H))
-    return H.numpy(), {"X": Xt.grad.numpy(), "W": Wt.grad.numpy(), "c": ct.grad.numpy()}
-
-
-def _check_maxout(rng, k, N, Dx, Dh, what):
-    args = (rng.standard_normal((N, Dx)), rng.standard_normal((k, Dh, Dx)),
-            rng.standard_normal((k, Dh)), rng.standard_normal((N, Dh)))
-    H_exp, g_exp = _maxout_ad(*args)
-    result = maxout_layer(*[a.copy() for a in args])
-    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
-        raise grading.GradingError("maxout_layer should return (H, grads) with grads a dict.")
-    grading.assert_close(result[0], H_exp, rtol=1e-12, name=f"H of maxout_layer for {what}")
-    for key in ("X", "W", "c"):
-        grading.assert_close(result[1].get(key), g_exp[key], rtol=1e-10, atol=1e-12,
-                             name=f"grads[{key!r}] of maxout_layer for {what}, vs autodiff_ref")
-
-
 with grading.exercise(6, "maxout_layer"):
     _check_maxout(np.random.default_rng(6), 2, 4, 3, 2, "k=2 pieces, N=4, Dx=3, Dh=2")
     _check_maxout(np.random.default_rng(7), 3, 5, 2, 4, "k=3 pieces, N=5, Dx=2, Dh=4")

@@ -333,10 +333,15 @@ except RuntimeError as error:
 # | **memory**: recompute rather than save | a composition keeps every intermediate alive until backward | gradient checkpointing |
 #
 # The rest of the notebook takes them one at a time, each with an exercise.
-# The tests of the exercises use these helpers, which turn an error inside
-# your class into a failing test that says where it happened:
+# The tests of the exercises use the helpers of the next cell: `_call` and
+# `_check` turn an error inside your class into a failing test that says
+# where it happened, the others compute expected values or check what a
+# function returned. You do not need to read them.
 
 # %%
+import itertools
+
+
 def _call(what, fn):
     """Run fn(); an exception from the student's Function becomes a GradingError."""
     try:
@@ -360,6 +365,72 @@ def _check(what, fn, inputs, second=False):
     except Exception as exc:  # noqa: BLE001
         raise grading.GradingError(f"{name} of {what} raised {type(exc).__name__}: "
                                    f"{exc}") from None
+
+
+def _normalize_ad(x):
+    return x / (x * x).sum(axis=-1, keepdims=True).sqrt()
+
+
+def _needs_check(shapes, rng):
+    """Call MulAdd.backward directly for every combination of inputs needing a gradient."""
+    g = ad.tensor(rng.standard_normal(np.broadcast_shapes(*shapes)))
+    for needs in itertools.product([False, True], repeat=3):
+        if not any(needs):
+            continue
+        values = [rng.standard_normal(s) for s in shapes]
+        inputs = [ad.tensor(v, requires_grad=n) for v, n in zip(values, needs)]
+        out = _call(f"MulAdd.apply for shapes {shapes}", lambda: MulAdd.apply(*inputs))
+        if tuple(out.grad_fn.ctx.needs_input_grad) != needs:
+            raise RuntimeError("a bug in the test, not in your code")
+        with ad.no_grad():
+            grads = _call(f"MulAdd.backward with ctx.needs_input_grad = {needs}",
+                          lambda: MulAdd.backward(out.grad_fn.ctx, g))
+        if not isinstance(grads, tuple) or len(grads) != 3:
+            raise grading.GradingError("MulAdd.backward should return a tuple of three "
+                                       "values, one per input (x, y, z).")
+        expected = [g.data * values[1], g.data * values[0], g.data]
+        for label, need, got, exp in zip("xyz", needs, grads, expected):
+            if not need and got is not None:
+                raise grading.GradingError(
+                    f"with ctx.needs_input_grad = {needs}, MulAdd.backward returned a gradient "
+                    f"for {label}, which needs none: return None for it and skip the work.")
+            if need and got is None:
+                raise grading.GradingError(
+                    f"with ctx.needs_input_grad = {needs}, MulAdd.backward returned None for "
+                    f"{label}, which needs a gradient.")
+            if need:
+                grading.assert_close(got, exp, rtol=1e-12,
+                                     name=f"the gradient for {label} returned by "
+                                          f"MulAdd.backward (needs_input_grad = {needs})")
+
+
+class _Counted:
+    """block(t) = tanh(2 t) * t + sin(t), counting its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, t):
+        self.calls += 1
+        return ad.tanh(2.0 * t) * t + ad.sin(t)
+
+
+def _check_checkpoint(values, upstream, what):
+    block, x, ref = _Counted(), *(ad.tensor(values.copy(), requires_grad=True) for _ in "xr")
+    y = _call(f"Checkpoint.apply(x, block) for {what}", lambda: Checkpoint.apply(x, block))
+    saved = y.grad_fn.ctx.saved_tensors
+    if len(saved) != 1 or saved[0] is not x:
+        raise grading.GradingError(f"Checkpoint.forward saved {len(saved)} tensor(s); it should "
+                                   "save exactly one, its input x.")
+    _call("backward", lambda: y.backward(ad.tensor(upstream)))
+    expected = block(ref)
+    expected.backward(ad.tensor(upstream))
+    grading.assert_close(y, expected.data, rtol=1e-13, name=f"Checkpoint.apply(x, block) for {what}")
+    grading.assert_close(x.grad, ref.grad.data, rtol=1e-10, atol=1e-13,
+                         name=f"x.grad through Checkpoint for {what}, vs block composed directly")
+    if block.calls != 3:
+        raise grading.GradingError(f"block was called {block.calls - 1} time(s) by Checkpoint "
+                                   "for one forward and one backward; expected 2 (once each).")
 
 
 def _fit_result(q, losses, target, steps, what):
@@ -498,13 +569,6 @@ with grading.exercise(1, "Sigmoid"):
     grading.assert_close(x.grad, [0.5, -0.19661193324148185], rtol=1e-10,
                          without_upstream=[0.25, 0.19661193324148185],
                          name="x.grad for x = [0.0, 1.0] and the upstream gradient [2.0, -1.0]")
-    # stable at +-1000: sigma = 0 and 1, gradient 0, no NaN
-    x = ad.tensor([-1000.0, 1000.0], requires_grad=True)
-    y = _call("Sigmoid.apply(x) for x = [-1000.0, 1000.0]", lambda: Sigmoid.apply(x))
-    grading.assert_close(y, [0.0, 1.0], rtol=0, atol=1e-12, name="Sigmoid.apply([-1000.0, 1000.0])")
-    _call("backward at x = [-1000.0, 1000.0]", lambda: y.backward(ad.tensor([1.0, 1.0])))
-    grading.assert_close(x.grad, [0.0, 0.0], rtol=0, atol=1e-12,
-                         name="x.grad for x = [-1000.0, 1000.0] (the slope is 0 there)")
     # first and second derivatives against finite differences
     x = ad.tensor(np.random.default_rng(0).uniform(-4, 4, (3, 4)), requires_grad=True)
     _check("Sigmoid.apply on a random (3, 4) input", Sigmoid.apply, (x,))
@@ -518,6 +582,13 @@ with grading.exercise(1, "Sigmoid"):
            Sigmoid.apply, (x,), second=True)
 grading.passed("Sigmoid")
 ### BEGIN HIDDEN TESTS
+# stable at +-1000: sigma = 0 and 1, gradient 0, no NaN
+x = ad.tensor([-1000.0, 1000.0], requires_grad=True)
+y = _call("Sigmoid.apply(x) for x = [-1000.0, 1000.0]", lambda: Sigmoid.apply(x))
+grading.assert_close(y, [0.0, 1.0], rtol=0, atol=1e-12, name="Sigmoid.apply([-1000.0, 1000.0])")
+_call("backward at x = [-1000.0, 1000.0]", lambda: y.backward(ad.tensor([1.0, 1.0])))
+grading.assert_close(x.grad, [0.0, 0.0], rtol=0, atol=1e-12,
+                     name="x.grad for x = [-1000.0, 1000.0] (the slope is 0 there)")
 _rng = np.random.default_rng()
 for _shape in [(int(_rng.integers(1, 7)),), (2, 5), (2, 3, 4)]:
     _x = _rng.uniform(-8, 8, _shape)
@@ -658,10 +729,6 @@ class Normalize(ad.Function):
 
 
 # %% test="test_normalize" points=3
-def _normalize_ad(x):
-    return x / (x * x).sum(axis=-1, keepdims=True).sqrt()
-
-
 with grading.exercise(2, "Normalize"):
     # x = (3, 4): y = (0.6, 0.8); the upstream gradient (1, 0) gives (0.128, -0.096)
     x = ad.tensor([3.0, 4.0], requires_grad=True)
@@ -1375,41 +1442,6 @@ class MulAdd(ad.Function):
 
 
 # %% test="test_mul_add" points=3
-import itertools
-
-def _needs_check(shapes, rng):
-    """Call MulAdd.backward directly for every combination of inputs needing a gradient."""
-    g = ad.tensor(rng.standard_normal(np.broadcast_shapes(*shapes)))
-    for needs in itertools.product([False, True], repeat=3):
-        if not any(needs):
-            continue
-        values = [rng.standard_normal(s) for s in shapes]
-        inputs = [ad.tensor(v, requires_grad=n) for v, n in zip(values, needs)]
-        out = _call(f"MulAdd.apply for shapes {shapes}", lambda: MulAdd.apply(*inputs))
-        if tuple(out.grad_fn.ctx.needs_input_grad) != needs:
-            raise RuntimeError("a bug in the test, not in your code")
-        with ad.no_grad():
-            grads = _call(f"MulAdd.backward with ctx.needs_input_grad = {needs}",
-                          lambda: MulAdd.backward(out.grad_fn.ctx, g))
-        if not isinstance(grads, tuple) or len(grads) != 3:
-            raise grading.GradingError("MulAdd.backward should return a tuple of three "
-                                       "values, one per input (x, y, z).")
-        expected = [g.data * values[1], g.data * values[0], g.data]
-        for label, need, got, exp in zip("xyz", needs, grads, expected):
-            if not need and got is not None:
-                raise grading.GradingError(
-                    f"with ctx.needs_input_grad = {needs}, MulAdd.backward returned a gradient "
-                    f"for {label}, which needs none: return None for it and skip the work.")
-            if need and got is None:
-                raise grading.GradingError(
-                    f"with ctx.needs_input_grad = {needs}, MulAdd.backward returned None for "
-                    f"{label}, which needs a gradient.")
-            if need:
-                grading.assert_close(got, exp, rtol=1e-12,
-                                     name=f"the gradient for {label} returned by "
-                                          f"MulAdd.backward (needs_input_grad = {needs})")
-
-
 with grading.exercise(5, "MulAdd"):
     # x = 2, y = 3, z = 1: f = 7 and the gradients (3, 2, 1)
     x, y, z = (ad.tensor(v, requires_grad=True) for v in (2.0, 3.0, 1.0))
@@ -1517,35 +1549,6 @@ class Checkpoint(ad.Function):
 
 
 # %% test="test_checkpoint" points=2
-class _Counted:
-    """block(t) = tanh(2 t) * t + sin(t), counting its calls."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, t):
-        self.calls += 1
-        return ad.tanh(2.0 * t) * t + ad.sin(t)
-
-
-def _check_checkpoint(values, upstream, what):
-    block, x, ref = _Counted(), *(ad.tensor(values.copy(), requires_grad=True) for _ in "xr")
-    y = _call(f"Checkpoint.apply(x, block) for {what}", lambda: Checkpoint.apply(x, block))
-    saved = y.grad_fn.ctx.saved_tensors
-    if len(saved) != 1 or saved[0] is not x:
-        raise grading.GradingError(f"Checkpoint.forward saved {len(saved)} tensor(s); it should "
-                                   "save exactly one, its input x.")
-    _call("backward", lambda: y.backward(ad.tensor(upstream)))
-    expected = block(ref)
-    expected.backward(ad.tensor(upstream))
-    grading.assert_close(y, expected.data, rtol=1e-13, name=f"Checkpoint.apply(x, block) for {what}")
-    grading.assert_close(x.grad, ref.grad.data, rtol=1e-10, atol=1e-13,
-                         name=f"x.grad through Checkpoint for {what}, vs block composed directly")
-    if block.calls != 3:
-        raise grading.GradingError(f"block was called {block.calls - 1} time(s) by Checkpoint "
-                                   "for one forward and one backward; expected 2 (once each).")
-
-
 with grading.exercise(6, "Checkpoint"):
     _check_checkpoint(np.array([0.5, -1.0, 2.0]), np.array([1.0, -2.0, 0.5]), "x = [0.5, -1, 2]")
 grading.passed("Checkpoint")
