@@ -277,7 +277,8 @@ def check_vjp(backward, forward, shapes, *, reference=None, rng=None, trials=2,
     The upstream gradient ``g`` is random (never all ones: that hides
     transposes and broadcasting bugs). The expected answer comes from central
     differences in float64 and, when ``reference`` is given (a function of
-    autodiff_ref tensors), also from the reference engine.
+    autodiff_ref tensors), also from the reference engine. Returns nothing (a
+    test cell ending with it prints no stray value); raises ``GradingError``.
     """
     rng = np.random.default_rng() if rng is None else rng
     names = names or [f"gradient {i}" for i in range(len(shapes))]
@@ -307,4 +308,3 @@ def check_vjp(backward, forward, shapes, *, reference=None, rng=None, trials=2,
         for i, (gi, ei, wi) in enumerate(zip(got, expected, ones)):
             where = f"{names[i]} (inputs of shape {', '.join(_shape(s) for s in shapes)})"
             assert_close(gi, ei, name=where, rtol=rtol, atol=atol, without_upstream=wi)
-    return True
