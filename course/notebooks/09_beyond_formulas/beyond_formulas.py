@@ -1099,7 +1099,9 @@ explain(BuggyCenteredResidual)
 #
 # Write `CenteredResidual`: the same `forward` (inherited), and a `backward`
 # with the three bugs fixed (copy the buggy `backward` into the answer cell
-# and correct it). The test runs `ad.gradcheck` on it and compares
+# and correct it). Like the buggy version, it may compute with Tensor
+# operations on `grad_output` and the saved tensors (and `ad.tensor`,
+# `ad.Tensor`), or with NumPy on their `.data`. The test runs `ad.gradcheck` on it and compares
 # it with the same function composed from `ad` operations, on random shapes.
 
 # %% solution="centered_residual" allow="Function,Tensor,tensor"
