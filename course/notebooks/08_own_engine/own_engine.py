@@ -1748,13 +1748,13 @@ _check_checkpointed(1, 1, check_memory=False)
 
 # %%
 def measure(fn, n, *extra):
-    """(peak memory in MiB, best time of 3 runs in s) of fn(x, W, g, n, *extra)."""
+    """(peak memory in MiB, best time of 2 runs in s) of fn(x, W, g, n, *extra)."""
     tracemalloc.start()
     fn(x_chain, W_chain, g_chain, n, *extra)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     times = []
-    for _ in range(3):
+    for _ in range(2):
         start = time.perf_counter()
         fn(x_chain, W_chain, g_chain, n, *extra)
         times.append(time.perf_counter() - start)

@@ -754,8 +754,9 @@ with grading.exercise(5, "embedding_backward"):
 grading.passed("embedding_backward")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
-for _ishape in [(int(_rng.integers(1, 5)), int(_rng.integers(2, 7))), (9,), (2, 3, 4)]:
-    _v, _d = int(_rng.integers(2, 6)), int(_rng.integers(1, 4))
+# D (1 or 2) differs from the other axes of g (3 or more), so they cannot be confused
+for _ishape in [(int(_rng.integers(1, 5)), int(_rng.integers(3, 7))), (9,), (2, 3, 4)]:
+    _v, _d = int(_rng.integers(2, 6)), int(_rng.integers(1, 3))
     _idx = _rng.integers(0, _v, _ishape)
     _g = _rng.standard_normal(_ishape + (_d,))
     for _pad in (None, int(_rng.integers(0, _v))):
@@ -785,7 +786,7 @@ for _ishape in [(int(_rng.integers(1, 5)), int(_rng.integers(2, 7))), (9,), (2, 
 #
 # ### Exercise 6 (1 point): power backward
 
-# %% solution="pow_backward" exact=true deny="power,float_power"
+# %% solution="pow_backward" exact=true
 def pow_backward(g, x, y):
     """Backward of z = x ** y with NumPy broadcasting of x and y.
 
@@ -1022,13 +1023,13 @@ for _shapes in [[(2, 3, _n, _d), (2, 1, _m, _d), (2, 1, _m, _dv)],
 # with batch centering:
 #
 # $$
-# y = x + (x - \bar{\mathbf 1}\mu^\top)\, W, \qquad \mu = \tfrac1N \textstyle\sum_n x_{n,:},
+# y = x + (x - \mathbf 1\mu^\top)\, W, \qquad \mu = \tfrac1N \textstyle\sum_n x_{n,:}^\top,
 # $$
 #
-# with a batch $x$ of shape $(N, D)$ and a square weight $W$ of shape
-# $(D, D)$; $x - \mathbf 1\mu^\top$ (in code `x - x.mean(axis=0,
-# keepdims=True)`) subtracts the batch mean of each feature, the first half
-# of batch norm. Its `backward` has **three bugs**. Each one is a classic:
+# with a batch $x$ of shape $(N, D)$, a square weight $W$ of shape
+# $(D, D)$ and $\mathbf 1$ a column of $N$ ones; $x - \mathbf 1\mu^\top$
+# (in code `x - x.mean(axis=0, keepdims=True)`) subtracts the batch mean of
+# each feature, the first half of batch norm. Its `backward` has **three bugs**. Each one is a classic:
 # none of them raises an error, and with a square $W$ every gradient even
 # has the right shape.
 
@@ -1098,7 +1099,9 @@ explain(BuggyCenteredResidual)
 #
 # Write `CenteredResidual`: the same `forward` (inherited), and a `backward`
 # with the three bugs fixed (copy the buggy `backward` into the answer cell
-# and correct it). The test runs `ad.gradcheck` on it and compares
+# and correct it). Like the buggy version, it may compute with Tensor
+# operations on `grad_output` and the saved tensors (and `ad.tensor`,
+# `ad.Tensor`), or with NumPy on their `.data`. The test runs `ad.gradcheck` on it and compares
 # it with the same function composed from `ad` operations, on random shapes.
 
 # %% solution="centered_residual" allow="Function,Tensor,tensor"
@@ -1531,10 +1534,10 @@ except NotImplementedError:
 # %% [markdown]
 # The red curves add weight decay $\lambda = 0.01$. The training loss can no
 # longer reach 0 (the penalty keeps the weights, and so the confidence, from
-# growing), but validation accuracy hardly moves: a regularizer can stop a
-# network from becoming overconfident, it cannot supply the handwriting
-# styles that 50 images do not show. The cure for this gap is more data
-# (the full training set gave about 98%).
+# growing), but validation accuracy hardly moves (here it even drops a
+# little): a regularizer can stop a network from becoming overconfident, it
+# cannot supply the handwriting styles that 50 images do not show. The cure
+# for this gap is more data (the full training set gave about 98%).
 
 # %% [markdown]
 # ### Retrain with other settings
