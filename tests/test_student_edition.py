@@ -61,7 +61,8 @@ def test_student_edition_holds_no_solution_or_hidden_test(edition):
             assert not text & long_secret, path
     names = {p.name for p in folder.rglob("*")}
     assert not names & {"autodiff_course", "source", "solution", "mutants", "tests",
-                        "nbgrader_config.py", "gradebook.db"}
+                        "gradebook.db"}
+    assert "autodiff_course" not in (folder / "nbgrader_config.py").read_text()
     assert not list(folder.rglob("notebooks/*/*.py"))
 
 
@@ -104,3 +105,14 @@ def test_student_edition_binder_post_build_runs(edition, tmp_path):
         assert disabled.get(f"@jupyter/nbgrader:{plugin}") is True
     assert "@jupyter/nbgrader:validate-assignment" not in disabled
     assert "/lab/tree/notebooks" in (home / ".jupyter" / "jupyter_server_config.py").read_text()
+
+
+def test_validate_in_the_student_edition_is_quiet(edition, tmp_path):
+    """A student's Validate: no "no nbgrader_config.py" or TCP warnings."""
+    _, folder = edition
+    proc = run(["nbgrader", "validate", "notebooks/01_derivatives/derivatives.ipynb"], folder,
+               {"HOME": str(tmp_path)})
+    output = proc.stdout + proc.stderr
+    assert "VALIDATION FAILED" in output  # an untouched notebook fails, as it should
+    assert "No nbgrader_config.py" not in output
+    assert "over TCP" not in output
