@@ -71,6 +71,13 @@ def _code_answers(source_nb):
     return {k: v for k, v in answers.items() if k in code}
 
 
+def _written_answers(source_nb):
+    """grade id -> points of every manually graded written answer."""
+    return {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"]
+            for c in nbformat.read(source_nb, as_version=4).cells
+            if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")}
+
+
 def _autodiff_course(args, cwd, env=None, check=True):
     """`autodiff-course ...` as the README gives it (this Python's script)."""
     script = Path(sys.executable).parent / "autodiff-course"
@@ -89,7 +96,11 @@ def test_the_readme_path_works(tmp_path):
     run(["nbgrader", "release_assignment", ASSIGNMENT, "--force"], course, env)
 
     code_answers = _code_answers(course / "source" / ASSIGNMENT / NOTEBOOK)
-    plan = {"alice": code_answers, "bob": {**code_answers, **BOB_MISTAKE}, "carol": {}}
+    written = _written_answers(course / "source" / ASSIGNMENT / NOTEBOOK)
+    assert written  # the notebook asks for written answers (graded by hand below)
+    prose = {gid: "My prediction, and why: the error is smallest where ..." for gid in written}
+    plan = {"alice": {**code_answers, **prose}, "bob": {**code_answers, **BOB_MISTAKE, **prose},
+            "carol": {}}
     homes = {}
     for student, filled in plan.items():
         home = homes[student] = tmp_path / "home" / student
@@ -118,6 +129,15 @@ def test_the_readme_path_works(tmp_path):
         run(["nbgrader", "fetch_feedback", ASSIGNMENT, "--course", "autodiff-course",
              f"--student={student}", f"--Exchange.root={exchange}"], home,
             {"HOME": str(home)})
+    # the instructor grades alice's written answers by hand (what the formgrader
+    # does), then exports: the manual points are in the grades
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="autodiff-course") as gb:
+        for gid in written:
+            grade = gb.find_grade(gid, NOTEBOOK[:-6], ASSIGNMENT, "alice")
+            grade.manual_score = grade.max_score
+        gb.db.commit()
     run(["nbgrader", "export"], course, env)
 
     # exact scores (every autograded test's points; written answers are graded by hand)
@@ -129,7 +149,9 @@ def test_the_readme_path_works(tmp_path):
     with open(course / "grades.csv", newline="") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f) if r["assignment"] == ASSIGNMENT}
     assert {s: float(rows[s]["score"]) for s in plan} == {
-        "alice": auto, "bob": auto - points["test_central_difference"], "carol": 0.0}
+        "alice": auto + sum(written.values()), "bob": auto - points["test_central_difference"],
+        "carol": 0.0}
+    assert {float(rows[s]["max_score"]) for s in plan} == {auto + sum(written.values())}
 
     # every student received feedback, in their own folder
     pages = {}
