@@ -30,8 +30,8 @@
 #    function of its own (iterative: the tests use a graph 5,000 nodes deep;
 #    the tensor engine reuses it), the backward walk with what frameworks do
 #    when `backward()` runs twice, and every operator of a class `Value`
-#    (`+`, `-`, `*`, `/`, `**`, `exp`, `log`, `tanh`, `relu`, with numbers on
-#    either side, `2 - x` and `2 ** x` included).
+#    (`+`, `-`, `*`, `/`, `**`, `exp`, `log`, `sin`, `tanh`, `relu`, with
+#    numbers on either side, `2 - x` and `2 ** x` included).
 # 2. **A tensor engine.** A `Function` base class with a context `ctx`, the
 #    backward rules you derived in notebook 05 (matrix product, broadcasting
 #    addition, ReLU, sum, mean, fused log-softmax cross-entropy) as its
@@ -552,8 +552,10 @@ grading.assert_close(_leaf.grad, 1.0, name="x.grad after x.backward() for a leaf
 # ### Exercise 3 (3 points): the class `Value`
 #
 # Fill in the methods of `Value`, a `Node` that records itself. The test
-# builds the worked examples of notebook 03 and compares every gradient with
-# `autodiff_ref`; the hidden tests do the same on random expressions with
+# builds the running example of the [notation card](../notation.md)
+# ($\partial y/\partial x_1 = 5.5$, $\partial y/\partial x_2 = 2 - \cos 5
+# \approx 1.7163$) and the worked examples of notebook 03, and compares every
+# gradient with `autodiff_ref`; the hidden tests do the same on random expressions with
 # shared subexpressions and constants on either side, and on a graph 5,000
 # nodes deep.
 
@@ -609,6 +611,11 @@ class Value(Node):
         """The natural logarithm, for self.data > 0."""
         ### BEGIN SOLUTION
         return Value(np.log(self.data), (self,), lambda g: (g / self.data,), "log")
+        ### END SOLUTION
+
+    def sin(self):
+        ### BEGIN SOLUTION
+        return Value(np.sin(self.data), (self,), lambda g: (g * np.cos(self.data),), "sin")
         ### END SOLUTION
 
     def tanh(self):
@@ -676,6 +683,9 @@ def _compare(f, xs, what, expected=None):
 
 
 with grading.exercise(3, "Value", needs=[(1, "topological_order"), (2, "backprop")]):
+    # the running example y = ln x1 + x1 x2 - sin x2 at (2, 5): 5.5 and 2 - cos 5 = 1.7163
+    _compare(lambda x1, x2: x1.log() + x1 * x2 - x2.sin(), [2.0, 5.0],
+             "ln(x1) + x1*x2 - sin(x2)", expected=[5.5, 1.7163])
     # L = (w x + b - y)^2 at (2, 3, 1, 5): L = 4, gradients 12, 8, 4, -4 (notebook 03)
     _compare(lambda w, x, b, y: (w * x + b - y) ** 2, [2.0, 3.0, 1.0, 5.0],
              "(w*x + b - y)**2", expected=[12.0, 8.0, 4.0, -4.0])
@@ -693,7 +703,7 @@ _rng = np.random.default_rng()
 _UNARY = [lambda a: a.tanh(), lambda a: (a * a + 0.5).log(), lambda a: a.tanh().exp(),
           lambda a: a.relu(), lambda a: -a, lambda a: (a * a + 0.1) ** 1.5, lambda a: a ** 3,
           lambda a: 1.7 ** a.tanh(), lambda a: 2.5 - a, lambda a: 1.0 / (a * a + 1.0),
-          lambda a: 0.5 * a, lambda a: a + 0.25]
+          lambda a: 0.5 * a, lambda a: a + 0.25, lambda a: a.sin()]
 _BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
            lambda a, b: a / (b * b + 1.0), lambda a, b: (a * b).tanh() + a]
 
