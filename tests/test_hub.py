@@ -21,6 +21,7 @@ import csv
 import os
 import pwd
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -90,6 +91,7 @@ class Hub:
         self.shots.mkdir()
         self.process = None
         self.times = {}
+        self.page = None  # the page in use, photographed if the test fails
 
     def home(self, user):
         return Path(pwd.getpwnam(user).pw_dir)
@@ -169,6 +171,7 @@ class Hub:
         return proc
 
     def shot(self, page, name):
+        self.page = page
         page.screenshot(path=str(self.shots / f"{len(list(self.shots.iterdir())):02d}-{name}.png"))
 
 
@@ -203,6 +206,7 @@ def _answers(course):
 def _login(browser, hub, user):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
+    hub.page = page
     page.goto(f"{hub.base}/hub/login")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", hub.password)
@@ -356,6 +360,10 @@ def _the_course(hub, sync_playwright):
                                    timeout=WAIT)
             hub.shot(page, "bob-feedback")
             page.context.close()
+        except BaseException:
+            if hub.page is not None and not hub.page.is_closed():
+                hub.shot(hub.page, "at-failure")
+            raise
         finally:
             browser.close()
     feedback = list((hub.home(hub.bob) / ASSIGNMENT / "feedback").glob(f"*/{NOTEBOOK[:-6]}.html"))
@@ -368,13 +376,16 @@ def _the_course(hub, sync_playwright):
     assert set(submissions) == {hub.alice, hub.bob}
     bob_copy = submissions[hub.bob] / NOTEBOOK
     alice_copy = submissions[hub.alice] / NOTEBOOK
-    hub.as_user(hub.alice, f"cat {alice_copy} > /dev/null")  # her own: readable
-    hub.as_user(hub.instructor, f"cat {bob_copy} > /dev/null")  # the instructor's group
-    forbidden = [f"cat {bob_copy}", f"ls {inbound}", f"ls {submissions[hub.bob]}",
-                 f"ls {course}", f"cat {course / 'source' / ASSIGNMENT / NOTEBOOK}",
-                 f"cat {course / 'gradebook.db'}",
-                 f"cat {course / 'submitted' / hub.bob / ASSIGNMENT / NOTEBOOK}",
-                 f"cat {hub.home(hub.bob) / ASSIGNMENT / NOTEBOOK}"]
-    for command in forbidden:
+    q = shlex.quote  # submission folders have spaces in their names
+    hub.as_user(hub.alice, f"cat {q(str(alice_copy))} > /dev/null")  # her own: readable
+    hub.as_user(hub.instructor, f"cat {q(str(bob_copy))} > /dev/null")  # the instructor's group
+    forbidden = [("cat", bob_copy), ("ls", inbound), ("ls", submissions[hub.bob]),
+                 ("ls", course), ("cat", course / "source" / ASSIGNMENT / NOTEBOOK),
+                 ("cat", course / "gradebook.db"),
+                 ("cat", course / "submitted" / hub.bob / ASSIGNMENT / NOTEBOOK),
+                 ("cat", hub.home(hub.bob) / ASSIGNMENT / NOTEBOOK)]
+    for tool, path in forbidden:
+        assert path.exists(), path  # as root: it is there
+        command = f"{tool} {q(str(path))}"
         proc = hub.as_user(hub.alice, command + " > /dev/null", check=False)
         assert proc.returncode != 0 and "Permission denied" in proc.stderr, (command, proc)

@@ -108,36 +108,13 @@ c.ExchangeFactory.submit = "autodiff_course.exchange.PrivateSubmit"
 EOF
 #    Everyone: no "Jupyter news" pop-up on a course server.
 mkdir -p "$VENV/share/jupyter/lab/settings"
-cat > "$VENV/share/jupyter/lab/settings/overrides.json" <<'EOF'
-{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}
-EOF
-#    Students: the Assignments panel and Validate; no formgrader, no
-#    assignment creation, no course list (front end and server).
-mkdir -p "$PREFIX/etc/student/labconfig" "$PREFIX/etc/instructor"
-cat > "$PREFIX/etc/student/labconfig/page_config.json" <<'EOF'
-{
-  "disabledExtensions": {
-    "@jupyter/nbgrader:formgrader": true,
-    "@jupyter/nbgrader:create-assignment": true,
-    "@jupyter/nbgrader:course-list": true
-  },
-  "lockedExtensions": {
-    "@jupyter/nbgrader:formgrader": true,
-    "@jupyter/nbgrader:create-assignment": true,
-    "@jupyter/nbgrader:course-list": true
-  }
-}
-EOF
-cat > "$PREFIX/etc/student/jupyter_server_config.json" <<'EOF'
-{
-  "ServerApp": {
-    "jpserver_extensions": {
-      "nbgrader.server_extensions.formgrader": false,
-      "nbgrader.server_extensions.course_list": false
-    }
-  }
-}
-EOF
+cp "$REPO/deploy/jupyterhub/etc/everyone/overrides.json" "$VENV/share/jupyter/lab/settings/"
+#    Students (JUPYTER_CONFIG_PATH=<prefix>/etc/student, set by the hub): the
+#    Assignments panel and Validate; no formgrader, no assignment creation,
+#    no course list (front end and server).
+rm -rf "$PREFIX/etc/student"
+mkdir -p "$PREFIX/etc" "$PREFIX/etc/instructor"
+cp -r "$REPO/deploy/jupyterhub/etc/student" "$PREFIX/etc/student"
 #    The instructor: everything, the formgrader on the course folder.
 cat > "$PREFIX/etc/instructor/nbgrader_config.py" <<EOF
 # written by deploy/jupyterhub/setup.sh
