@@ -31,7 +31,7 @@ AUTH="${HUB_AUTH:-pam}"
 PROXY_VERSION=5.3.0  # configurable-http-proxy, tested with JupyterHub 6.1.1
 VENV="$PREFIX/venv"
 
-say() { echo "setup: $*"; }
+say() { echo "setup: [${SECONDS}s] $*"; }
 die() { echo "setup: error: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (sudo): it creates users and system folders"
@@ -64,9 +64,18 @@ if [ ! -x "$VENV/bin/python" ]; then
   /usr/bin/python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
 fi
-say "installing the course package and JupyterHub into $VENV"
-"$VENV/bin/python" -m pip install --quiet "$REPO[course,hub]"
-# a local folder is always rebuilt: the environment has this clone's code
+# The dependencies are resolved again only when pyproject.toml changed; the
+# package itself is always reinstalled from this clone.
+stamp="$VENV/.autodiff-requirements"
+wanted="$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  say "installing the course package and JupyterHub into $VENV"
+  "$VENV/bin/python" -m pip install --quiet "$REPO[course,hub]"
+  echo "$wanted" > "$stamp"
+else
+  say "updating the course package in $VENV"
+  "$VENV/bin/python" -m pip install --quiet --no-deps --force-reinstall "$REPO"
+fi
 chmod -R a+rX "$VENV"
 
 # 3. The proxy (npm).
