@@ -18,8 +18,10 @@ the logs are copied to test-artifacts/hub/ when the test fails.
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 import pwd
+import re
 import secrets
 import shlex
 import shutil
@@ -182,6 +184,10 @@ def hub(tmp_path_factory):
         pytest.skip(f"the JupyterHub test {why}")
     pytest.importorskip("playwright.sync_api")
     work = tmp_path_factory.mktemp("hub")
+    PREFIX.mkdir(parents=True, exist_ok=True)
+    lock = open(PREFIX / ".test-lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)  # one run at a time shares the prefix
+    _remove_stale_users()
     hub = Hub(work)
     try:
         start = time.time()
@@ -194,6 +200,17 @@ def hub(tmp_path_factory):
     finally:
         hub.stop()
         hub.remove()
+        lock.close()
+
+
+def _remove_stale_users():
+    """Users an interrupted earlier run of this test left behind (none running)."""
+    for entry in pwd.getpwall():
+        if re.fullmatch(r"adh[0-9a-f]{4}-(teach|alice|bob)", entry.pw_name):
+            running = subprocess.run(["ps", "-o", "pid=", "-u", str(entry.pw_uid)],
+                                     capture_output=True, text=True).stdout.split()
+            if not running:
+                subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
 
 
 def _answers(course):
