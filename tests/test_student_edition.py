@@ -58,7 +58,11 @@ def test_student_edition_holds_no_solution_or_hidden_test(edition):
             found = {line.strip() for line in cell.source.splitlines()} & own
             assert not {f for f in found if len(f) > 8}, (nb, found)
     long_secret = {line for line in secret if len(line) >= 30}
+    # every other file; the engine autodiff_ref is public by design (students
+    # read it), and a solution may well repeat one of its generic lines
     for path in folder.rglob("*"):
+        if "autodiff_ref" in path.relative_to(folder).parts:
+            continue
         if path.is_file() and path.suffix in (".py", ".md", ".yml", ".toml", ".txt", ""):
             text = {line.strip() for line in path.read_text(errors="ignore").splitlines()}
             assert not text & long_secret, path
