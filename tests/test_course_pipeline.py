@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 ASSIGNMENT = "01_derivatives"
 NOTEBOOK = "derivatives.ipynb"
-TOTAL = 9
+TOTAL = 18  # the autograded points
+MAX_SCORE = TOTAL + 2  # and two written answers, graded by hand
 
 # Bob's answers: two plausible mistakes, everything else correct.
 BOB_MISTAKES = {
@@ -101,7 +102,7 @@ def test_full_pipeline(built_course, tmp_path):
         rows = {r["student_id"]: r for r in csv.DictReader(f) if r["assignment"] == ASSIGNMENT}
     scores = {s: float(rows[s]["score"]) for s in plan}
     assert scores == {"alice": TOTAL, "bob": TOTAL - sum(BOB_LOST.values()), "carol": 0.0}
-    assert all(float(rows[s]["max_score"]) == TOTAL for s in plan)
+    assert all(float(rows[s]["max_score"]) == MAX_SCORE for s in plan)
 
     feedback = (course / "feedback" / "bob" / ASSIGNMENT /
                 NOTEBOOK.replace(".ipynb", ".html")).read_text()
