@@ -22,12 +22,45 @@ from course_helpers import run, solution_sources
 pytestmark = pytest.mark.slow
 
 A, NB = "01_derivatives", "derivatives.ipynb"
-POINTS = {"forward_difference": 1, "central_difference": 1, "numerical_gradient": 2,
-          "relative_error": 1, "directional_check": 2, "product_partials": 2}
+POINTS = {"gradient_descent": 1, "forward_difference": 1, "central_difference": 1,
+          "richardson": 2, "richardson_table": 2, "optimal_step": 2, "numerical_gradient": 2,
+          "relative_error": 1, "directional_check": 2, "coordinate_check": 2,
+          "product_partials": 2}
 TOTAL = sum(POINTS.values())
 TEST_OF = {k: f"test_{k}" for k in POINTS}
 
 WRONG = {  # a plausible mistake per exercise
+    "gradient_descent": (  # steps uphill
+        "def gradient_descent(grad, theta0, eta, steps):\n"
+        "    path = [np.array(theta0, dtype=float)]\n"
+        "    for _ in range(steps):\n        path.append(path[-1] + eta * grad(path[-1]))\n"
+        "    return np.array(path)\n"),
+    "richardson": (  # averages the two central differences instead of extrapolating
+        "def richardson(f, x, eps):\n"
+        "    coarse = (f(x + eps) - f(x - eps)) / (2 * eps)\n"
+        "    fine = (f(x + eps / 2) - f(x - eps / 2)) / eps\n"
+        "    return (fine + coarse) / 2\n"),
+    "richardson_table": (  # the weight 4 in every column instead of 4**j
+        "def richardson_table(f, x, eps, levels):\n"
+        "    T = np.full((levels + 1, levels + 1), np.nan)\n"
+        "    for k in range(levels + 1):\n        h = eps / 2**k\n"
+        "        T[k, 0] = (f(x + h) - f(x - h)) / (2 * h)\n"
+        "        for j in range(1, k + 1):\n"
+        "            T[k, j] = (4 * T[k, j - 1] - T[k - 1, j - 1]) / 3\n"
+        "    return T\n"),
+    "optimal_step": (  # forgets the factor p from the derivative of C eps^p
+        "def optimal_step(C, p, R):\n    e = (R / C) ** (1 / (p + 1))\n"
+        "    return e, C * e**p + R / e\n"),
+    "coordinate_check": (  # forward instead of central differences
+        "def coordinate_check(f, grad_f, theta, k, eps=1e-6, rng=None):\n"
+        "    rng = np.random.default_rng() if rng is None else rng\n"
+        "    theta = np.array(theta, dtype=float)\n    g = grad_f(theta.copy())\n"
+        "    flat = rng.choice(theta.size, size=min(k, theta.size), replace=False)\n"
+        "    idx = [np.unravel_index(int(p), theta.shape) for p in flat]\n"
+        "    err = []\n    for i in idx:\n        step = np.zeros_like(theta)\n"
+        "        step[i] = eps\n        num = (f(theta + step) - f(theta)) / eps\n"
+        "        err.append(abs(g[i] - num) / max(abs(g[i]), abs(num), 1e-12))\n"
+        "    return idx, np.array(err)\n"),
     "forward_difference": "def forward_difference(f, x, eps):\n    return -(f(x + eps) - f(x)) / eps\n",
     "central_difference": "def central_difference(f, x, eps):\n    return (f(x + eps) - f(x - eps)) / eps\n",
     "numerical_gradient": (
@@ -138,7 +171,9 @@ def make_class(course):
     submit("broken_memory", TOTAL,
            _notebook(release, {**ans, "relative_error": ans["relative_error"] +
                                "\nhog = bytearray(16 * 1024 ** 3)\n"}))
-    submit("broken_flood", POINTS["forward_difference"] + POINTS["central_difference"],
+    submit("broken_flood", sum(POINTS[n] for n in ("gradient_descent", "forward_difference",
+                                                   "central_difference", "richardson",
+                                                   "richardson_table", "optimal_step")),
            _notebook(release, {**ans, "numerical_gradient": "print('x' * (40 * 1024 ** 2))\n" +
                                ans["numerical_gradient"]}), note="MB of output")
     submit("broken_deleted_tests", TOTAL, _notebook(release, ans, _tests(_delete)))
