@@ -144,6 +144,7 @@ def _grade(args):
 def _mutate(args):
     from functools import partial
 
+    from .course import CourseError
     from .mutation import equivalent_mutants, run_notebook, sample
 
     course = _course(args)
@@ -152,7 +153,11 @@ def _mutate(args):
         equivalent = equivalent_mutants(course, a)
         choose = partial(sample, per_exercise=args.sample, always=set(equivalent)) \
             if args.sample else None
-        for nb in sorted((course / "source" / a).glob("*.ipynb")):
+        notebooks = sorted((course / "source" / a).glob("*.ipynb"))
+        if not notebooks:
+            raise CourseError(f"{a} is not built yet (no source/{a}/): run "
+                              f"`autodiff-course build {a}` first")
+        for nb in notebooks:
             report = run_notebook(nb, choose=choose)
             print(f"{nb}: {len(report.killed)}/{len(report.mutants)} mutants killed")
             for mutant in report.survivors:

@@ -211,8 +211,9 @@ class KernelSession:
         """Run ``source``: True if it raised nothing, False if it raised, None if
         it timed out or killed the kernel (the session is then restarted)."""
         cell = nbformat.v4.new_code_cell(source)
+        self._runner.nb.cells = [cell]  # nbclient writes the result back into its notebook
         try:
-            self._runner.run_cell(cell)
+            self._runner.run_cell(cell, 0)
         except (CellTimeoutError, DeadKernelError):
             self.restart()
             return None

@@ -248,6 +248,16 @@ def _fill_in(page, answers):
         page.keyboard.press("Control+A")
         page.keyboard.insert_text(code)
     assert page.locator(stub).count() == 0
+    # the written answers (graded by hand later): edit each, then render it
+    written = ".jp-MarkdownCell:has(.jp-RenderedMarkdown:has-text('YOUR ANSWER HERE'))"
+    for _ in range(page.locator(written).count()):
+        cell = page.locator(written).first
+        cell.dblclick()
+        cell.locator(".cm-content").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.insert_text("My prediction, and the reason for it.")
+        page.keyboard.press("Control+Enter")
+    assert page.locator(written).count() == 0
     page.keyboard.press("Control+S")
     page.wait_for_selector(".jp-Notebook .jp-mod-dirty, .jp-mod-dirty", state="detached",
                            timeout=WAIT)

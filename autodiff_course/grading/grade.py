@@ -66,6 +66,9 @@ def record_in_gradebook(course, assignment):
 
 
 def gradebook_scores(course, assignment):
+    """student -> the autograded part of their score in the gradebook (manual
+    grades of written answers, or of tests overridden in the formgrader, are
+    the instructor's and not compared with phase 1)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     scores = {}
@@ -76,7 +79,9 @@ def gradebook_scores(course, assignment):
                 sub = gb.find_submission(assignment, student.id)
             except MissingEntry:
                 continue
-            scores[student.id] = (sub.score, sub.max_score)
+            scores[student.id] = (sum(g.auto_score or 0.0 for nb in sub.notebooks
+                                      for g in nb.grades if g.auto_score is not None),
+                                  sub.max_score)
     return scores
 
 
