@@ -138,6 +138,9 @@ def test_the_readme_path_works(tmp_path):
             grade.manual_score = grade.max_score
         gb.db.commit()
     run(["nbgrader", "export"], course, env)
+    # grading again (e.g. a late submission arrived) keeps working after manual grades
+    again = _autodiff_course(["grade", ASSIGNMENT], course, env)
+    assert "3 unchanged" in again.stdout
 
     # exact scores (every autograded test's points; written answers are graded by hand)
     source = nbformat.read(course / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
