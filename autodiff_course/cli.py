@@ -80,7 +80,7 @@ def parser():
                    "(default 0.6)")
     r.add_argument("--min-tokens", type=int, default=None, metavar="N",
                    help="compare only answers with at least N tokens of their own "
-                   "beyond the scaffolding and the reference solution (default 30)")
+                   "beyond the scaffolding and the reference solution (default 40)")
     _course_option(r)
     x = sub.add_parser("export", help="grades as the CSV Canvas or Moodle imports",
                        description="Write the grades of ASSIGNMENT from the gradebook (manual "

@@ -35,7 +35,7 @@ from .grading.template import templates
 
 K = 10  # characters of filtered code per k-gram (a filtered line is ~10-40)
 WINDOW = 2  # winnowing window: keep the smallest hash of every 2 k-grams
-MIN_TOKENS = 30  # characters of an answer's own filtered code (after boilerplate)
+MIN_TOKENS = 40  # characters of an answer's own filtered code (after boilerplate)
 THRESHOLD = 0.6  # share of each answer's own code found in the other
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$", re.M)
 
