@@ -262,7 +262,8 @@ body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0
 table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;
 text-align:left;vertical-align:top}th{background:#f3f3f3}figure{margin:1rem 0}
 img{max-width:100%}.pair{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
-pre{background:#f7f7f7;padding:.5rem;overflow-x:auto;font-size:.85rem}mark{background:#ffe08a}
+pre{background:#f7f7f7;padding:.5rem;overflow-x:auto;font-size:.85rem;line-height:1.5;
+min-width:0}mark{background:#ffe08a}
 .note{color:#555}
 """
 

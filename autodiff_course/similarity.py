@@ -128,6 +128,8 @@ def similar_pairs(answers, scaffolds, threshold=THRESHOLD, min_tokens=MIN_TOKENS
         students = sorted(prints)
         for i, a in enumerate(students):
             for b in students[i + 1:]:
+                if not prints[a].hashes & prints[b].hashes:
+                    continue  # no fingerprint in common
                 tokens, (sim_a, sim_b), slices = compare_files(prints[a], prints[b])
                 if min(sim_a, sim_b) >= threshold:
                     pairs.append(Pair(exercise, a, b, round(float(sim_a), 3),
