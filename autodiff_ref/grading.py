@@ -223,53 +223,53 @@ def diagnose(got, expected, *, rtol=1e-6, atol=1e-8, name="your result",
 def _diagnosis(got, expected, rtol, atol, name, without_upstream):
     """(category, sentence) or None; see ``diagnose``."""
     if got is None:
-        return 'returned_nothing', \
-            (f"{name} is None: the function returned nothing. Did you forget "
-                "`return`?")
+        return ("returned_nothing",
+                (f"{name} is None: the function returned nothing. Did you forget "
+                "`return`?"))
     try:
         g = np.asarray(_array(got), dtype=np.float64)
     except (TypeError, ValueError):
-        return 'not_an_array', f"{name} should be a number or an array, got {type(got).__name__}"
+        return ("not_an_array", f"{name} should be a number or an array, got {type(got).__name__}")
     e = np.asarray(_array(expected), dtype=np.float64)
     if not np.all(np.isfinite(g)):
-        return 'not_finite', (f"{name} contains NaN or infinity (at index "
+        return ("not_finite", (f"{name} contains NaN or infinity (at index "
                 f"{tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])}): look for a "
-                "division by zero, a log of a non-positive number or an overflow.")
+                "division by zero, a log of a non-positive number or an overflow."))
     if g.shape != e.shape:
         if e.ndim == 0:
-            return 'wrong_shape', \
-                f"{name} should be a single number, got an array of shape {_shape(g.shape)}."
+            return ("wrong_shape",
+                    f"{name} should be a single number, got an array of shape {_shape(g.shape)}.")
         if g.ndim == 0:
-            return 'wrong_shape', \
-                f"{name} should be an array of shape {_shape(e.shape)}, got a single number."
+            return ("wrong_shape",
+                    f"{name} should be an array of shape {_shape(e.shape)}, got a single number.")
         if g.ndim == 2 and g.shape == e.shape[::-1] and _close(g.T, e, rtol, atol):
-            return 'transposed', (f"{name} is transposed: expected shape {_shape(e.shape)}, got "
-                    f"{_shape(g.shape)}, and its transpose is the right answer.")
+            return ("transposed", (f"{name} is transposed: expected shape {_shape(e.shape)}, got "
+                    f"{_shape(g.shape)}, and its transpose is the right answer."))
         summed = sum_to_shape(g, e.shape)
         if summed is not None and _close(summed, e, rtol, atol):
             axes = _broadcast_axes(g.shape, e.shape)
-            return 'missing_broadcast_sum', \
-                (f"{name} has shape {_shape(g.shape)} but must have the input's shape "
+            return ("missing_broadcast_sum",
+                    (f"{name} has shape {_shape(g.shape)} but must have the input's shape "
                     f"{_shape(e.shape)}: it is missing the sum over the broadcast "
                     f"axis/axes {tuple(axes)}. An input that was broadcast is used "
-                    "several times, so its gradient is the sum of the copies' gradients.")
+                    "several times, so its gradient is the sum of the copies' gradients."))
         if g.size == e.size and _close(g.reshape(e.shape), e, rtol, atol):
-            return 'needs_reshape', (f"{name} has the right values but the wrong shape: expected "
-                    f"{_shape(e.shape)}, got {_shape(g.shape)} (reshape it).")
-        return 'wrong_shape', \
-            f"{name} has the wrong shape: expected {_shape(e.shape)}, got {_shape(g.shape)}."
+            return ("needs_reshape", (f"{name} has the right values but the wrong shape: expected "
+                    f"{_shape(e.shape)}, got {_shape(g.shape)} (reshape it)."))
+        return ("wrong_shape",
+                f"{name} has the wrong shape: expected {_shape(e.shape)}, got {_shape(g.shape)}.")
     if _close(g, e, rtol, atol):
         return None
     if np.any(e) and _close(-g, e, rtol, atol):
-        return 'wrong_sign', f"{name} has the wrong sign: it is exactly minus the correct value."
+        return ("wrong_sign", f"{name} has the wrong sign: it is exactly minus the correct value.")
     if g.ndim == 2 and g.shape[0] == g.shape[1] and _close(g.T, e, rtol, atol):
-        return 'transposed', f"{name} is transposed: its transpose is the right answer."
+        return ("transposed", f"{name} is transposed: its transpose is the right answer.")
     if without_upstream is not None:
         w = np.asarray(_array(without_upstream), dtype=np.float64)
         if w.shape == g.shape and _close(g, w, rtol, atol):
-            return 'ignores_upstream', \
-                (f"{name} ignores the upstream gradient: it equals the result for an "
-                    "upstream gradient of all ones. Multiply by grad_output (chain rule).")
+            return ("ignores_upstream",
+                    (f"{name} ignores the upstream gradient: it equals the result for an "
+                    "upstream gradient of all ones. Multiply by grad_output (chain rule)."))
     denom = float(np.vdot(e, e))
     if denom > 0 and e.size > 1:
         factor = float(np.vdot(g, e)) / denom
@@ -277,33 +277,33 @@ def _diagnosis(got, expected, rtol, atol, name, without_upstream):
                 not np.isclose(factor, 1.0):
             nice = min((2.0, 0.5, 3.0, 1 / 3, 4.0, 0.25), key=lambda c: abs(c - abs(factor)))
             hint = f" (about {nice:g}x)" if np.isclose(abs(factor), nice, rtol=1e-3) else ""
-            return 'constant_factor', \
-                (f"{name} is off by a constant factor: every value is {factor:.6g} times "
-                    f"the correct one{hint}. Check constants such as 2, 1/2 or 1/n.")
+            return ("constant_factor",
+                    (f"{name} is off by a constant factor: every value is {factor:.6g} times "
+                    f"the correct one{hint}. Check constants such as 2, 1/2 or 1/n."))
     if rtol <= 1e-9 and np.allclose(g, e, rtol=1e-4, atol=atol):
         worst = float(np.max(np.abs(g - e) / np.maximum(np.abs(e), 1e-300)))
-        return 'not_exact', \
-            (f"{name} is close but not exact: it agrees only to a relative error of "
+        return ("not_exact",
+                (f"{name} is close but not exact: it agrees only to a relative error of "
                 f"about {worst:.0e}. That is what a numerical approximation (finite "
-                "differences) gives; this exercise asks for the exact value from a formula.")
+                "differences) gives; this exercise asks for the exact value from a formula."))
     if e.size == 1 and e.item() != 0:  # one number: name the factor only if it is telling
         factor = float(g.item() / e.item())
         for nice in (2.0, 0.5, 3.0, 1 / 3, 4.0, 0.25, 10.0, 0.1):
             if np.isclose(abs(factor), nice, rtol=1e-4):
                 sign = "minus " if factor < 0 else ""
-                return 'constant_factor', \
-                    (f"{name} is off by a factor of {sign}{nice:g}: expected "
+                return ("constant_factor",
+                        (f"{name} is off by a factor of {sign}{nice:g}: expected "
                         f"{e.item():.10g}, got {g.item():.10g}. Check constants such as "
-                        "2, 1/2 or 1/n.")
+                        "2, 1/2 or 1/n."))
     if e.size == 1:
-        return 'wrong_values', f"{name} is wrong: expected {e.item():.10g}, got {g.item():.10g}."
+        return ("wrong_values", f"{name} is wrong: expected {e.item():.10g}, got {g.item():.10g}.")
     err = np.abs(g - e)
     idx = np.unravel_index(int(np.argmax(err)), g.shape) if g.ndim else ()
     where = f" at index {tuple(int(i) for i in idx)}" if g.ndim else ""
     wrong = int(np.sum(~np.isclose(g, e, rtol=rtol, atol=atol)))
-    return 'wrong_values', \
-        (f"{name} has wrong values: {wrong} of {g.size} differ; the largest error is"
-            f"{where}: expected {e[idx]:.10g}, got {g[idx]:.10g}.")
+    return ("wrong_values",
+            (f"{name} has wrong values: {wrong} of {g.size} differ; the largest error is"
+            f"{where}: expected {e[idx]:.10g}, got {g[idx]:.10g}."))
 
 
 def assert_close(got, expected, *, name="your result", rtol=1e-6, atol=1e-8,
