@@ -74,7 +74,8 @@ def parser():
                        "similar answers. Run after `autodiff-course grade`.")
     r.add_argument("assignment")
     r.add_argument("--names", action="store_true",
-                   help="name the students (default: consistent pseudonyms, 'student 07')")
+                   help="name the students, in class-report-named.* (default: consistent "
+                   "pseudonyms such as 'student 07')")
     r.add_argument("--similarity", type=float, default=None, metavar="SHARE",
                    help="list pairs sharing at least this share of their own code "
                    "(default 0.6)")
@@ -182,9 +183,9 @@ def _class_report(args):
 
     course = _course(args)
     _names(course, [args.assignment])
-    folder = write(course, args.assignment, names=args.names, threshold=args.similarity,
-                   min_tokens=args.min_tokens)
-    print(f"wrote {folder / 'class-report.html'} (and CSV/JSON beside it)")
+    page = write(course, args.assignment, names=args.names, threshold=args.similarity,
+                 min_tokens=args.min_tokens)
+    print(f"wrote {page} (and CSV/JSON beside it)")
     return 0
 
 

@@ -11,7 +11,8 @@ run time) and the answers in ``submitted/``, and writes into the same folder
 * ``class-scores.csv``, ``class-exercises.csv``, ``class-diagnoses.csv``,
   ``class-similarity.csv``: the same numbers as tables.
 
-Students are named only with ``names=True``; otherwise each gets a pseudonym
+Students are named only with ``names=True`` (and the files are then called
+``class-report-named.html`` and so on); otherwise each gets a pseudonym
 ("student 07") that is the same in every file of one report.
 
 A failed test is counted under one *category*: the grading helper's
@@ -61,6 +62,13 @@ FILES = ("class-report.html", "class-report.json", "class-scores.csv", "class-ex
          "class-diagnoses.csv", "class-similarity.csv")
 
 
+def file_name(name, names=False):
+    """A report file's name; with students named it says so ("-named"), so a
+    named report never replaces the anonymised one you may share."""
+    stem, dot, ext = name.partition(".")
+    return f"{stem}-named{dot}{ext}" if names else name
+
+
 def label(code):
     if code.startswith("error:"):
         return f"raised {code[6:]}"
@@ -103,8 +111,8 @@ def summarise(graded, names=False, pairs=()):
     """Every number of the report, from ``report.json``'s content (and the
     similar pairs); students named only with ``names``."""
     subs = graded["submissions"]
-    alias = {s["student"]: s["student"] for s in subs} if names else \
-        pseudonyms([s["student"] for s in subs])
+    everyone = {s["student"] for s in subs} | {x for p in pairs for x in (p.a, p.b)}
+    alias = {s: s for s in everyone} if names else pseudonyms(everyone)
     n = len(subs)
     tests = sorted({t for s in subs for t in s["tests"]})
     scores = sorted(({"student": alias[s["student"]], "score": s["score"],
@@ -152,8 +160,7 @@ def summarise(graded, names=False, pairs=()):
                         "median": statistics.median(seconds) if seconds else None,
                         "max": max(seconds) if seconds else None,
                         "total": round(sum(seconds), 2)},
-        "similar_pairs": [{"exercise": p.exercise, "a": alias.get(p.a, p.a),
-                           "b": alias.get(p.b, p.b), "similarity_a": p.similarity_a,
+        "similar_pairs": [{"exercise": p.exercise, "a": alias[p.a], "b": alias[p.b], "similarity_a": p.similarity_a,
                            "similarity_b": p.similarity_b, "tokens": p.tokens,
                            "code_a": p.code_a, "code_b": p.code_b,
                            "spans_a": p.spans_a, "spans_b": p.spans_b} for p in pairs],
@@ -345,7 +352,7 @@ def _csv(path, header, rows):
 
 
 def write(course, assignment, names=False, threshold=None, min_tokens=None):
-    """Write the report's files; returns the folder."""
+    """Write the report's files; returns the path of the HTML page."""
     from . import similarity
 
     course = Path(course)
@@ -357,21 +364,25 @@ def write(course, assignment, names=False, threshold=None, min_tokens=None):
         min_tokens=similarity.MIN_TOKENS if min_tokens is None else min_tokens)
     summary = summarise(graded, names=names, pairs=pairs)
     folder = course / REPORT_DIR / assignment
-    (folder / "class-report.json").write_text(json.dumps(summary, indent=1))
-    (folder / "class-report.html").write_text(render_html(summary, figures(summary)))
-    _csv(folder / "class-scores.csv", ["student", "score", "max_score", "seconds"],
+
+    def out(name):
+        return file_name(name, names)
+
+    (folder / out("class-report.json")).write_text(json.dumps(summary, indent=1))
+    (folder / out("class-report.html")).write_text(render_html(summary, figures(summary)))
+    _csv(folder / out("class-scores.csv"), ["student", "score", "max_score", "seconds"],
          [[r["student"], r["score"], r["max_score"], r["seconds"]] for r in summary["scores"]])
-    _csv(folder / "class-exercises.csv",
+    _csv(folder / out("class-exercises.csv"),
          ["test", "points", "full", "partial", "none", "full_fraction", "partial_fraction",
           "none_fraction"],
          [[x[k] for k in ("test", "points", "full", "partial", "none", "full_fraction",
                           "partial_fraction", "none_fraction")] for x in summary["exercises"]])
-    _csv(folder / "class-diagnoses.csv",
+    _csv(folder / out("class-diagnoses.csv"),
          ["test", "category", "label", "count", "fraction", "example_student", "example"],
          [[d[k] for k in ("test", "category", "label", "count", "fraction", "example_student",
                           "example")] for d in summary["diagnoses"]])
-    _csv(folder / "class-similarity.csv",
+    _csv(folder / out("class-similarity.csv"),
          ["exercise", "student_a", "student_b", "similarity_a", "similarity_b", "tokens"],
          [[p["exercise"], p["a"], p["b"], p["similarity_a"], p["similarity_b"], p["tokens"]]
           for p in summary["similar_pairs"]])
-    return folder
+    return folder / out("class-report.html")

@@ -4,8 +4,8 @@ students whose answer to one exercise share much of their code.
 The fingerprints are copydetect's (a maintained implementation of the
 winnowing algorithm MOSS uses): each answer is tokenised with Pygments,
 every name becomes ``V`` (functions ``F``), strings ``S``, comments and
-white space go, and hashes of overlapping k-grams of what is left are
-winnowed. Renamed variables therefore change nothing, and reordered lines
+white space go, and what is left is cut into overlapping k-grams (all of
+them are kept: answers are short). Renamed variables therefore change nothing, and reordered lines
 keep every k-gram that lies inside a line.
 
 What a correct student would write anyway must not flood the list:
@@ -34,7 +34,8 @@ from .grading.submission import find_notebooks
 from .grading.template import templates
 
 K = 10  # characters of filtered code per k-gram (a filtered line is ~10-40)
-WINDOW = 2  # winnowing window: keep the smallest hash of every 2 k-grams
+WINDOW = 1  # keep every k-gram: answers are short, and the result does not depend
+# on the per-process salt of Python's str hash that copydetect hashes with
 MIN_TOKENS = 40  # characters of an answer's own filtered code (after boilerplate)
 THRESHOLD = 0.6  # share of each answer's own code found in the other
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$", re.M)

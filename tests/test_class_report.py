@@ -163,16 +163,16 @@ def test_students_are_anonymised_unless_asked(report):
     again = json.loads((folder / "class-report.json").read_text())
     assert again["scores"] == summary["scores"]
     run(["autodiff-course", "report", A, "--names"], course)
-    named = json.loads((folder / "class-report.json").read_text())
+    named = json.loads((folder / "class-report-named.json").read_text())
     assert {r["student"] for r in named["scores"]} == set(CLASS)
-    run(["autodiff-course", "report", A], course)  # leave the anonymised report
+    # the named report is written beside the anonymised one, never over it
+    assert json.loads((folder / "class-report.json").read_text()) == summary
 
 
 def test_copies_are_flagged_and_independent_answers_are_not(graded):
     course = graded
     run(["autodiff-course", "report", A, "--names"], course)
-    summary = json.loads((course / "grading-reports" / A / "class-report.json").read_text())
-    run(["autodiff-course", "report", A], course)
+    summary = json.loads((course / "grading-reports" / A / "class-report-named.json").read_text())
     flagged = {(p["a"], p["b"], p["exercise"].split(":", 1)[1])
                for p in summary["similar_pairs"]}
     assert flagged == COPIES
