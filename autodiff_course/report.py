@@ -58,10 +58,6 @@ LABELS = {
     "fault": "stopped by the grader (time, memory or output limit)",
     "bypassed": "the test did not run to its end",
 }
-FILES = ("class-report.html", "class-report.json", "class-scores.csv", "class-exercises.csv",
-         "class-diagnoses.csv", "class-similarity.csv")
-
-
 def file_name(name, names=False):
     """A report file's name; with students named it says so ("-named"), so a
     named report never replaces the anonymised one you may share."""
@@ -160,7 +156,8 @@ def summarise(graded, names=False, pairs=()):
                         "median": statistics.median(seconds) if seconds else None,
                         "max": max(seconds) if seconds else None,
                         "total": round(sum(seconds), 2)},
-        "similar_pairs": [{"exercise": p.exercise, "a": alias[p.a], "b": alias[p.b], "similarity_a": p.similarity_a,
+        "similar_pairs": [{"exercise": p.exercise, "a": alias[p.a], "b": alias[p.b],
+                           "similarity_a": p.similarity_a,
                            "similarity_b": p.similarity_b, "tokens": p.tokens,
                            "code_a": p.code_a, "code_b": p.code_b,
                            "spans_a": p.spans_a, "spans_b": p.spans_b} for p in pairs],

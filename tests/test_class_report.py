@@ -29,7 +29,6 @@ A, NB = "01_derivatives", "derivatives.ipynb"
 POINTS = {"forward_difference": 1, "central_difference": 1, "numerical_gradient": 2,
           "relative_error": 1, "directional_check": 2, "product_partials": 2}
 TESTS = {k: f"{NB}:test_{k}" for k in POINTS}
-ALL = set(POINTS)
 
 # student -> (their answers instead of the reference's, {exercise: planted category})
 CLASS = {
