@@ -103,12 +103,25 @@ def load(course, assignment):
     return json.loads(path.read_text())
 
 
+def _scrubber(alias, names):
+    """Replace every student id in a free text (a grading problem, a fault) by
+    its pseudonym; the identity if students are named."""
+    import re
+
+    if names or not alias:
+        return lambda text: text
+    pattern = re.compile(r"(?<![\w.-])(" + "|".join(
+        re.escape(s) for s in sorted(alias, key=len, reverse=True)) + r")(?![\w-])")
+    return lambda text: pattern.sub(lambda m: alias[m.group(1)], text)
+
+
 def summarise(graded, names=False, pairs=()):
     """Every number of the report, from ``report.json``'s content (and the
     similar pairs); students named only with ``names``."""
     subs = graded["submissions"]
     everyone = {s["student"] for s in subs} | {x for p in pairs for x in (p.a, p.b)}
     alias = {s: s for s in everyone} if names else pseudonyms(everyone)
+    scrub = _scrubber(alias, names)
     n = len(subs)
     tests = sorted({t for s in subs for t in s["tests"]})
     scores = sorted(({"student": alias[s["student"]], "score": s["score"],
@@ -131,14 +144,15 @@ def summarise(graded, names=False, pairs=()):
                 code = category(s, test)
                 found[code] += 1
                 example.setdefault(code, (alias[s["student"]],
-                                          s.get("explanations", {}).get(test, "")))
+                                          scrub(s.get("explanations", {}).get(test, ""))))
         for code, count in sorted(found.items(), key=lambda kv: (-kv[1], kv[0])):
             diagnoses.append({"test": test, "category": code, "label": label(code),
                               "count": count, "fraction": count / n,
                               "example_student": example[code][0],
                               "example": example[code][1]})
-    faults = [{"student": alias[s["student"]], "reason": r} for s in subs for r in s["reasons"]]
-    violations = [{"student": alias[s["student"]], "violation": v}
+    faults = [{"student": alias[s["student"]], "reason": scrub(r)}
+              for s in subs for r in s["reasons"]]
+    violations = [{"student": alias[s["student"]], "violation": scrub(v)}
                   for s in subs for v in s["violations"]]
     dropped = [{"student": alias[s["student"]], "cells": s["dropped_cells"]}
                for s in subs if s["dropped_cells"]]
@@ -151,7 +165,7 @@ def summarise(graded, names=False, pairs=()):
         "score_median": statistics.median(values) if values else 0.0,
         "scores": scores, "exercises": exercises, "diagnoses": diagnoses,
         "faults": faults, "violations": violations, "dropped_cells": dropped,
-        "problems": graded.get("problems", []),
+        "problems": [scrub(p) for p in graded.get("problems", [])],
         "run_seconds": {"graded_now": len(seconds),
                         "median": statistics.median(seconds) if seconds else None,
                         "max": max(seconds) if seconds else None,
