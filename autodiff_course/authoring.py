@@ -25,7 +25,7 @@ its cells in short cell headers, so no nbgrader metadata is written by hand::
     # %% [markdown] answer="why_v_shape" points=1
     # YOUR ANSWER HERE                           -> a manually graded answer
 
-    # %% scratch
+    # %% scratch=true
     # a free cell students may edit (not graded, not locked)
 
 An answer cell may also say what the autograder lets it use (see

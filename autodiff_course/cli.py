@@ -103,6 +103,9 @@ def parser():
     _course_option(x)
     m = sub.add_parser("mutate", help="mutation-test the tests of the built source notebooks")
     m.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    m.add_argument("--sample", type=int, metavar="N",
+                   help="only N mutants per exercise (a fixed choice) and the listed "
+                        "equivalents: a quick check")
     _course_option(m)
     pub = sub.add_parser("publish", help="write the student edition to a new folder",
                          description="Write the student edition: a repository students "
@@ -207,14 +210,18 @@ def _export(args):
 
 
 def _mutate(args):
-    from .mutation import equivalent_mutants, run_notebook
+    from functools import partial
+
+    from .mutation import equivalent_mutants, run_notebook, sample
 
     course = _course(args)
     unexplained = 0
     for a in _names(course, args.assignments):
         equivalent = equivalent_mutants(course, a)
+        choose = partial(sample, per_exercise=args.sample, always=set(equivalent)) \
+            if args.sample else None
         for nb in sorted((course / "source" / a).glob("*.ipynb")):
-            report = run_notebook(nb)
+            report = run_notebook(nb, choose=choose)
             print(f"{nb}: {len(report.killed)}/{len(report.mutants)} mutants killed")
             for mutant in report.survivors:
                 why = equivalent.get(mutant.key)

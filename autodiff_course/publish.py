@@ -106,6 +106,7 @@ def publish(course, folder, log=print):
         "# Binder builds from this folder; postBuild installs the engine.\n"
         + _environment(requirements, f"{NAME}-binder", "python=3.11"))
     shutil.copy2(EDITION / "binder" / "postBuild", folder / "binder" / "postBuild")
+    shutil.copy2(EDITION / "nbgrader_config.py", folder / "nbgrader_config.py")
     readme = (EDITION / "README.md").read_text().replace("$NOTEBOOK_TABLE", _table(release))
     (folder / "README.md").write_text(readme)
     (folder / ".gitignore").write_text("__pycache__/\n*.pyc\n.ipynb_checkpoints/\n.venv/\n"

@@ -54,6 +54,7 @@ LABELS = {
     "wrong_values": "wrong values",
     "wrong_count": "wrong number of gradients",
     "out_of_bounds": "outside the expected bound",
+    "missing_paths": "misses the contribution of some paths (= instead of +=)",
     "check_failed": "failed one of the test's own checks",
     "fault": "stopped by the grader (time, memory or output limit)",
     "bypassed": "the test did not run to its end",

@@ -127,10 +127,15 @@ class OutOfBoundsError(GradingError):
     category = "out_of_bounds"
 
 
+class MissingPathError(GradingError):
+    category = "missing_paths"  # assert_sum_of_parts: = where += was needed
+
+
 ERRORS = (GradingError, ExerciseNotWritten, NothingReturnedError, NotAnArrayError,
           NotFiniteError, WrongShapeError, TransposedError, MissingBroadcastSumError,
           NeedsReshapeError, WrongSignError, IgnoresUpstreamError, ConstantFactorError,
-          NotExactError, WrongValueError, WrongCountError, OutOfBoundsError)
+          NotExactError, WrongValueError, WrongCountError, OutOfBoundsError,
+          MissingPathError)
 CATEGORIES = {cls.category: cls for cls in ERRORS}  # code -> the error raised for it
 
 
@@ -331,6 +336,39 @@ def assert_greater(value, bound, *, name="your result", hint=""):
                            + (f" {hint}" if hint else ""))
 
 
+def assert_sum_of_parts(got, parts, *, name="your result", rtol=1e-10, atol=1e-12):
+    """Check that ``got`` is the sum of the contributions ``parts``.
+
+    ``parts`` maps a label (the consumer a path goes through) to its
+    contribution, e.g. the partial adjoints a variable receives from each of
+    its uses. If ``got`` equals the sum of only some of them, the message
+    names the missing paths: the overwrite-instead-of-add (``=`` for ``+=``)
+    bug of hand-written backward passes.
+    """
+    import itertools
+
+    values = {k: np.asarray(_array(v), dtype=np.float64) for k, v in parts.items()}
+    expected = sum(values.values())
+    g = np.asarray(_array(got), dtype=np.float64) if got is not None else None
+    if g is not None and g.shape == np.shape(expected) and np.all(np.isfinite(g)) \
+            and not _close(g, np.asarray(expected), rtol, atol):
+        labels = list(values)
+        for r in range(1, len(labels)):
+            for combo in itertools.combinations(labels, r):
+                if _close(g, np.asarray(sum(values[c] for c in combo)), rtol * 10, atol * 10):
+                    missing = [c for c in labels if c not in combo]
+                    raise MissingPathError(
+                        f"{name} is only the contribution of the path(s) through "
+                        f"{', '.join(combo)}; it misses the path(s) through "
+                        f"{', '.join(missing)}. The variable is used {len(labels)} times, so "
+                        f"its gradient is the sum of {len(labels)} contributions: add each "
+                        "one (+=); a second assignment (=) throws away what was added before.")
+    assert_close(got, expected, rtol=rtol, atol=atol,
+                 name=f"{name} (the sum of one contribution per use: "
+                      + ", ".join(f"through {k} {np.round(v, 6).tolist()}"
+                                  for k, v in values.items()) + ")")
+
+
 def numerical_vjp(forward, arrays, upstream, eps=1e-6):
     """J^T g for each input of ``forward`` (arrays -> array), by central differences."""
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
@@ -350,7 +388,8 @@ def check_vjp(backward, forward, shapes, *, reference=None, rng=None, trials=2,
     The upstream gradient ``g`` is random (never all ones: that hides
     transposes and broadcasting bugs). The expected answer comes from central
     differences in float64 and, when ``reference`` is given (a function of
-    autodiff_ref tensors), also from the reference engine.
+    autodiff_ref tensors), also from the reference engine. Returns nothing (a
+    test cell ending with it prints no stray value); raises ``GradingError``.
     """
     rng = np.random.default_rng() if rng is None else rng
     names = names or [f"gradient {i}" for i in range(len(shapes))]
@@ -380,4 +419,3 @@ def check_vjp(backward, forward, shapes, *, reference=None, rng=None, trials=2,
         for i, (gi, ei, wi) in enumerate(zip(got, expected, ones)):
             where = f"{names[i]} (inputs of shape {', '.join(_shape(s) for s in shapes)})"
             assert_close(gi, ei, name=where, rtol=rtol, atol=atol, without_upstream=wi)
-    return True

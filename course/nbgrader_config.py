@@ -15,9 +15,10 @@ here = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "autodiff-course"
 c.CourseDirectory.root = here
 
-# The exchange: nbgrader's default (/srv/nbgrader/exchange) on a shared
-# server; AUTODIFF_COURSE_EXCHANGE points it elsewhere (the tests use a
-# temporary folder).
+# The exchange: nbgrader's default (/usr/local/share/nbgrader/exchange), or
+# what the environment's own nbgrader config sets (deploy/jupyterhub/ sets
+# /srv/nbgrader/exchange); AUTODIFF_COURSE_EXCHANGE points it elsewhere (the
+# tests use a temporary folder).
 if os.environ.get("AUTODIFF_COURSE_EXCHANGE"):
     c.Exchange.root = os.environ["AUTODIFF_COURSE_EXCHANGE"]
 

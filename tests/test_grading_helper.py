@@ -98,12 +98,12 @@ def test_every_category_has_one_error_type_and_the_stub_counts_as_not_written():
 
 def test_correct_rules_pass_against_reference_and_finite_differences():
     rng = np.random.default_rng(1)
-    assert grading.check_vjp(matmul_backward, matmul_forward, [(3, 4), (4, 2)], rng=rng,
+    grading.check_vjp(matmul_backward, matmul_forward, [(3, 4), (4, 2)], rng=rng,
                              reference=lambda a, b: a @ b)
-    assert grading.check_vjp(lambda g, x, b: (g, g.sum(0)), bias_forward, [(3, 4), (4,)],
+    grading.check_vjp(lambda g, x, b: (g, g.sum(0)), bias_forward, [(3, 4), (4,)],
                              rng=rng, reference=lambda x, b: x + b)
     sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
-    assert grading.check_vjp(lambda g, x: g * sig(x) * (1 - sig(x)), sig, [(5,)], rng=rng,
+    grading.check_vjp(lambda g, x: g * sig(x) * (1 - sig(x)), sig, [(5,)], rng=rng,
                              reference=lambda x: ad.sigmoid(x))
 
 
@@ -168,3 +168,16 @@ def test_long_explanations_wrap():
 def test_passed_prints_one_line(capsys):
     grading.passed("central_difference")
     assert capsys.readouterr().out == "\u2713 central_difference passes the visible tests\n"
+
+
+def test_sum_of_parts_names_the_missing_path():
+    parts = {"xpy": 1.5, "sigx": -0.25, "num": 0.5}
+    grading.assert_sum_of_parts(1.75, parts, name="dx")
+    with pytest.raises(grading.GradingError) as info:
+        grading.assert_sum_of_parts(1.25, parts, name="dx")  # xpy + sigx only
+    message = " ".join(str(info.value).split())
+    assert "misses the path(s) through num" in message and "(+=)" in message
+    assert info.value.category == "missing_paths"
+    with pytest.raises(grading.GradingError) as info:
+        grading.assert_sum_of_parts(7.0, parts, name="dx")
+    assert "through xpy 1.5" in " ".join(str(info.value).split())

@@ -39,7 +39,9 @@ def _tree_hash(folder):
     return h.hexdigest()
 
 
-def _hidden_lines(source_nb):
+def _hidden_lines(source_nb, release_nb):
+    """Lines of the hidden tests that appear nowhere in the student version."""
+    public = "\n".join(c.source for c in nbformat.read(release_nb, as_version=4).cells)
     lines = []
     for cell in nbformat.read(source_nb, as_version=4).cells:
         inside = False
@@ -48,8 +50,9 @@ def _hidden_lines(source_nb):
                 inside = True
             elif "END HIDDEN TESTS" in line:
                 inside = False
-            elif inside and len(line.strip()) > 12:
+            elif inside and len(line.strip()) > 20 and line.strip() not in public:
                 lines.append(line.strip())
+    assert lines
     return lines
 
 
@@ -65,6 +68,13 @@ def _code_answers(source_nb):
     code = {c.metadata.nbgrader["grade_id"] for c in nbformat.read(source_nb, as_version=4).cells
             if c.cell_type == "code"}
     return {k: v for k, v in answers.items() if k in code}
+
+
+def _written_answers(source_nb):
+    """grade id -> points of every manually graded written answer."""
+    return {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["points"]
+            for c in nbformat.read(source_nb, as_version=4).cells
+            if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")}
 
 
 def _autodiff_course(args, cwd, env=None, check=True):
@@ -85,7 +95,11 @@ def test_the_readme_path_works(tmp_path):
     run(["nbgrader", "release_assignment", ASSIGNMENT, "--force"], course, env)
 
     code_answers = _code_answers(course / "source" / ASSIGNMENT / NOTEBOOK)
-    plan = {"alice": code_answers, "bob": {**code_answers, **BOB_MISTAKE}, "carol": {}}
+    written = _written_answers(course / "source" / ASSIGNMENT / NOTEBOOK)
+    assert written  # the notebook asks for written answers (graded by hand below)
+    prose = {gid: "My prediction, and why: the error is smallest where ..." for gid in written}
+    plan = {"alice": {**code_answers, **prose}, "bob": {**code_answers, **BOB_MISTAKE, **prose},
+            "carol": {}}
     homes = {}
     for student, filled in plan.items():
         home = homes[student] = tmp_path / "home" / student
@@ -114,6 +128,15 @@ def test_the_readme_path_works(tmp_path):
         run(["nbgrader", "fetch_feedback", ASSIGNMENT, "--course", "autodiff-course",
              f"--student={student}", f"--Exchange.root={exchange}"], home,
             {"HOME": str(home)})
+    # the instructor grades alice's written answers by hand (what the formgrader
+    # does), then exports: the manual points are in the grades
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="autodiff-course") as gb:
+        for gid in written:
+            grade = gb.find_grade(gid, NOTEBOOK[:-6], ASSIGNMENT, "alice")
+            grade.manual_score = grade.max_score
+        gb.db.commit()
     run(["nbgrader", "export"], course, env)
 
     # exact scores (every autograded test's points; written answers are graded by hand)
@@ -125,7 +148,9 @@ def test_the_readme_path_works(tmp_path):
     with open(course / "grades.csv", newline="") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f) if r["assignment"] == ASSIGNMENT}
     assert {s: float(rows[s]["score"]) for s in plan} == {
-        "alice": auto, "bob": auto - points["test_central_difference"], "carol": 0.0}
+        "alice": auto + sum(written.values()), "bob": auto - points["test_central_difference"],
+        "carol": 0.0}
+    assert {float(rows[s]["max_score"]) for s in plan} == {auto + sum(written.values())}
 
     # every student received feedback, in their own folder
     pages = {}
@@ -138,7 +163,8 @@ def test_the_readme_path_works(tmp_path):
     assert "Exercise central_difference" in bob  # links named by exercise
     for page in pages.values():
         text = _text(page)
-        for line in _hidden_lines(course / "source" / ASSIGNMENT / NOTEBOOK):
+        for line in _hidden_lines(course / "source" / ASSIGNMENT / NOTEBOOK,
+                                  course / "release" / ASSIGNMENT / NOTEBOOK):
             assert line not in text, f"a hidden test line reached the feedback: {line}"
         assert "autodiff_course.grading.guard" not in text
         for private in (str(tmp_path), str(Path(sys.prefix)), str(REPO)):

@@ -19,18 +19,19 @@ pytestmark = pytest.mark.slow
 
 
 def _regions(source_nb):
-    """Lines of solution regions and hidden tests of an instructor notebook."""
-    lines = []
+    """Lines of the solution regions and hidden tests of an instructor notebook
+    that its public parts (prose, setup, visible tests) do not also contain."""
+    secret, public = set(), set()
     for cell in nbformat.read(source_nb, as_version=4).cells:
-        inside = None
+        inside = False
         for line in cell.source.splitlines():
             if "BEGIN SOLUTION" in line or "BEGIN HIDDEN TESTS" in line:
                 inside = True
             elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
-                inside = None
-            elif inside and line.strip() and line.strip() not in ("pass", "else:", ")", "]"):
-                lines.append(line.strip())
-    return lines
+                inside = False
+            elif line.strip():
+                (secret if inside else public).add(line.strip())
+    return secret - public
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def edition(built_course, tmp_path_factory):
 
 def test_student_edition_holds_no_solution_or_hidden_test(edition):
     course, folder = edition
-    secret = {line for nb in (course / "source").glob("*/*.ipynb") for line in _regions(nb)}
+    secret = set().union(*(_regions(nb) for nb in (course / "source").glob("*/*.ipynb")))
     assert secret
     notebooks = sorted((folder / "notebooks").glob("*/*.ipynb"))
     assert {p.relative_to(folder / "notebooks") for p in notebooks} == \
@@ -61,7 +62,8 @@ def test_student_edition_holds_no_solution_or_hidden_test(edition):
             assert not text & long_secret, path
     names = {p.name for p in folder.rglob("*")}
     assert not names & {"autodiff_course", "source", "solution", "mutants", "tests",
-                        "nbgrader_config.py", "gradebook.db"}
+                        "gradebook.db"}
+    assert "autodiff_course" not in (folder / "nbgrader_config.py").read_text()
     assert not list(folder.rglob("notebooks/*/*.py"))
 
 
@@ -104,3 +106,14 @@ def test_student_edition_binder_post_build_runs(edition, tmp_path):
         assert disabled.get(f"@jupyter/nbgrader:{plugin}") is True
     assert "@jupyter/nbgrader:validate-assignment" not in disabled
     assert "/lab/tree/notebooks" in (home / ".jupyter" / "jupyter_server_config.py").read_text()
+
+
+def test_validate_in_the_student_edition_is_quiet(edition, tmp_path):
+    """A student's Validate: no "no nbgrader_config.py" or TCP warnings."""
+    _, folder = edition
+    proc = run(["nbgrader", "validate", "notebooks/01_derivatives/derivatives.ipynb"], folder,
+               {"HOME": str(tmp_path)})
+    output = proc.stdout + proc.stderr
+    assert "VALIDATION FAILED" in output  # an untouched notebook fails, as it should
+    assert "No nbgrader_config.py" not in output
+    assert "over TCP" not in output

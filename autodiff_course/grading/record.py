@@ -55,6 +55,7 @@ def feedback_exporter():
     import re
 
     from nbconvert import HTMLExporter
+    from nbgrader.utils import is_grade, is_solution
 
     path = re.compile(r"(?<![\w:/.\-])/(?:tmp|home|root|work|usr|opt|srv|var|mnt|Users|private)"
                       r"/[^\s\"'<>():,]*")
@@ -66,9 +67,9 @@ def feedback_exporter():
         def from_notebook_node(self, nb, resources=None, **kw):
             labels = {}
             for cell in nb.cells:
-                md = cell.metadata.get("nbgrader", {})
-                if md.get("grade") and not md.get("solution") and cell.cell_type == "code":
-                    labels[md["grade_id"]] = exercise_label(md["grade_id"])
+                if is_grade(cell) and not is_solution(cell) and cell.cell_type == "code":
+                    gid = cell.metadata.nbgrader["grade_id"]
+                    labels[gid] = exercise_label(gid)
                     for out in cell.get("outputs", []):
                         if out.get("output_type") == "error":
                             out["traceback"] = [f"{out.get('ename')}: {out.get('evalue')}"]

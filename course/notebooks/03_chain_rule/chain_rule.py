@@ -32,13 +32,26 @@
 #    output), and we measure it.
 #
 # **How this notebook works.** Read from top to bottom and run each cell
-# (Shift-Enter). There are four exercises (9 points). In each one, replace
+# (Shift-Enter). There are six exercises (13 points) and one written answer
+# (1 point, graded by hand). In each exercise, replace
 # `raise NotImplementedError()` with your code, then run the test cell right
 # below it. The visible tests use the numbers from the text; when the
 # notebook is graded, hidden tests run your code on fresh random inputs and
 # compare with the reference engine `autodiff_ref`. The exercises ask for
 # exact derivatives from formulas: do not call `autodiff_ref` in your
-# answers. Every other cell runs without your code.
+# answers. Every other cell runs without your code; cells that need an
+# exercise say which one to finish.
+#
+# **Run All stops at the first unfinished exercise**: its test cell raises an
+# error, and Jupyter does not run the cells after it. While you work, run the
+# cells one by one (or use *Run All Above* on the cell you are working on),
+# and do the exercises in order.
+#
+# Symbols follow the course's [notation card](../notation.md): $\bar v =
+# \partial L/\partial v$ is an **adjoint** (reverse mode), $\dot v$ a
+# **tangent** (forward mode), Jacobians are $m\times n$ for
+# $f:\mathbb{R}^n\to\mathbb{R}^m$, and the running example
+# $y = \ln x_1 + x_1x_2 - \sin x_2$ is numbered $v_{-1}, v_0, v_1, \dots, v_5$.
 
 # %%
 # %matplotlib inline
@@ -143,19 +156,23 @@ assert [leaves[n].grad.item() for n in "wxby"] == [w_bar, x_bar, b_bar, y_bar]
 # the sum, over all paths from $x$ to $y$, of the product of the local
 # derivatives along the path.**
 #
-# **Worked example.** $y = \ln x_1 + x_1 x_2 - \sin x_2$ at $(x_1, x_2) =
-# (2, 5)$, computed as $v_1 = \ln x_1$, $v_2 = x_1 x_2$, $v_3 = \sin x_2$,
-# $y = v_1 + v_2 - v_3 = 0.6931 + 10 + 0.9589 = 11.652$. Each input reaches
-# $y$ along two paths:
+# **Worked example** (the running example of the course). $y = \ln x_1 +
+# x_1 x_2 - \sin x_2$ at $(x_1, x_2) = (2, 5)$. Number the inputs
+# $v_{-1} = x_1 = 2$, $v_0 = x_2 = 5$ and the computed values in order:
+# $v_1 = \ln v_{-1} = 0.6931$, $v_2 = v_{-1} v_0 = 10$,
+# $v_3 = \sin v_0 = -0.9589$, $v_4 = v_1 + v_2 = 10.6931$ and
+# $y = v_5 = v_4 - v_3 = 0.6931 + 10 - (-0.9589) = 11.652$. Each input
+# reaches $y$ along two paths (the final add and subtract have local
+# derivatives $1$, $1$ and $-1$):
 #
 # $$
 # \frac{\partial y}{\partial x_1}
-# = \underbrace{\frac{1}{x_1}\cdot 1}_{x_1\to v_1\to y}
-# + \underbrace{x_2 \cdot 1}_{x_1\to v_2\to y} = 0.5 + 5 = 5.5,
+# = \underbrace{\frac{1}{x_1}\cdot 1}_{v_{-1}\to v_1\to y}
+# + \underbrace{x_2 \cdot 1}_{v_{-1}\to v_2\to y} = 0.5 + 5 = 5.5,
 # \qquad
 # \frac{\partial y}{\partial x_2}
-# = \underbrace{x_1 \cdot 1}_{x_2\to v_2\to y}
-# + \underbrace{\cos x_2 \cdot (-1)}_{x_2\to v_3\to y}
+# = \underbrace{x_1 \cdot 1}_{v_0\to v_2\to y}
+# + \underbrace{\cos x_2 \cdot (-1)}_{v_0\to v_3\to y}
 # = 2 - \cos 5 \approx 1.7163 .
 # $$
 #
@@ -169,8 +186,8 @@ assert [leaves[n].grad.item() for n in "wxby"] == [w_bar, x_bar, b_bar, y_bar]
 # %%
 x1, x2 = 2.0, 5.0
 y_value = np.log(x1) + x1 * x2 - np.sin(x2)
-dy_dx1 = 1 / x1 + x2  # paths through v1 and v2
-dy_dx2 = x1 - np.cos(x2)  # paths through v2 and v3
+dy_dx1 = 1 / x1 + x2  # paths through v1 = ln x1 and v2 = x1 x2
+dy_dx2 = x1 - np.cos(x2)  # paths through v2 = x1 x2 and v3 = sin x2
 print(f"y = {y_value:.4f}, dy/dx1 = {dy_dx1:.4f}, dy/dx2 = {dy_dx2:.4f}")
 
 t1, t2 = ad.tensor(x1, requires_grad=True), ad.tensor(x2, requires_grad=True)
@@ -319,13 +336,17 @@ assert graph.output.item() == -12.0 and grads == {"x": -4.0, "y": -4.0, "z": 3.0
 # $2$ into the add gate, which passes $2$ to both of its inputs; the max gate
 # routes $2$ to $z$ (the winner) and $0$ to $w$; the mul gate swaps:
 # $\partial f/\partial x = 2y = -8$ and $\partial f/\partial y = 2x = 6$.
+# The drawing shows the constant $2$ as an input box of its own, so that the
+# last gate is visibly a multiplication; its "gradient" $-10$ (the other
+# factor, $xy + \max(z, w)$) is computed but nobody needs it.
 
 # %%
 def gate_patterns(x, y, z, w):
+    two = named(ad.tensor(2.0, requires_grad=True), "constant 2")  # drawn as a box
     prod = named(x * y, "xy")
     biggest = named(ad.maximum(z, w), "max")
     total = named(prod + biggest, "sum")
-    return named(2.0 * total, "f")
+    return named(two * total, "f")
 
 
 graph = ad.viz.circuit(gate_patterns, x=3.0, y=-4.0, z=2.0, w=-1.0)
@@ -429,16 +450,18 @@ def _check_neuron(w, x, where):
                                       "is 1)" if what == "dw" else "")))
 
 
-# the worked example: f = sigma(1) = 0.7311, dx = [0.3932, -0.5898],
-# dw = [-0.1966, -0.3932, 0.1966]
-_check_neuron([2.0, -3.0, -3.0], [-1.0, -2.0], "([2, -3, -3], [-1, -2])")
-_f, _dw, _dx = neuron(np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0]))
-grading.assert_close(_dx, [0.39322387, -0.5898358], rtol=1e-6,
-                     name="dx of neuron([2, -3, -3], [-1, -2])")
-grading.assert_close(_dw, [-0.19661193, -0.39322387, 0.19661193], rtol=1e-6,
-                     name="dw of neuron([2, -3, -3], [-1, -2])")
-# one input
-_check_neuron([0.5, 1.0], [2.0], "([0.5, 1.0], [2.0])")
+with grading.exercise(1, "neuron"):
+    # the worked example: f = sigma(1) = 0.7311, dx = [0.3932, -0.5898],
+    # dw = [-0.1966, -0.3932, 0.1966]
+    _check_neuron([2.0, -3.0, -3.0], [-1.0, -2.0], "([2, -3, -3], [-1, -2])")
+    _f, _dw, _dx = neuron(np.array([2.0, -3.0, -3.0]), np.array([-1.0, -2.0]))
+    grading.assert_close(_dx, [0.39322387, -0.5898358], rtol=1e-6,
+                         name="dx of neuron([2, -3, -3], [-1, -2])")
+    grading.assert_close(_dw, [-0.19661193, -0.39322387, 0.19661193], rtol=1e-6,
+                         name="dw of neuron([2, -3, -3], [-1, -2])")
+    # one input
+    _check_neuron([0.5, 1.0], [2.0], "([0.5, 1.0], [2.0])")
+grading.passed("neuron")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 for _ in range(4):
@@ -455,7 +478,8 @@ for _ in range(4):
 # ### Play with the circuits
 #
 # Choose a circuit and move the sliders: the drawing shows each box's value
-# and, in red, the gradient of the output with respect to it. Things to try:
+# and, in red, the gradient of the output with respect to it. Each circuit
+# starts at its own worked example. Things to try:
 #
 # * in $(x + y)\,z$: the gradients of $x$ and $y$ are always equal (add
 #   distributes), and equal to $z$; the gradient of $z$ is $x + y$;
@@ -471,33 +495,46 @@ def neuron_circuit(w0, w1, w2, x0, x1):
     return named(ad.sigmoid(z), "f")
 
 
-CIRCUITS = {  # name: (the inputs it uses, the function)
-    "(x + y) * z": (["x", "y", "z"], add_mul),
-    "2 * (x*y + max(z, w))": (["x", "y", "z", "w"], gate_patterns),
-    "sigmoid(w0*x0 + w1*x1 + w2)": (["w0", "w1", "w2", "x0", "x1"], neuron_circuit),
+CIRCUITS = {  # name: (the function, its worked example: every circuit starts at its own)
+    "(x + y) * z": (add_mul, dict(x=-2.0, y=5.0, z=-4.0)),
+    "2 * (x*y + max(z, w))": (gate_patterns, dict(x=3.0, y=-4.0, z=2.0, w=-1.0)),
+    "sigmoid(w0*x0 + w1*x1 + w2)": (neuron_circuit,
+                                    dict(w0=2.0, w1=-3.0, w2=-3.0, x0=-1.0, x1=-2.0)),
 }
-START = dict(x=-2.0, y=5.0, z=-4.0, w=-1.0, w0=2.0, w1=-3.0, w2=-3.0, x0=-1.0, x1=-2.0)
-sliders = {name: widgets.FloatSlider(value=v, min=-5, max=5, step=0.25, description=name,
-                                     continuous_update=False)
-           for name, v in START.items()}
-choice = widgets.Dropdown(options=list(CIRCUITS), description="circuit",
-                          layout=widgets.Layout(width="400px"))
 
 
-def show_circuit(circuit, **values):
-    names, fn = CIRCUITS[circuit]
-    for name, slider in sliders.items():  # show only the sliders this circuit uses
-        slider.layout.display = None if name in names else "none"
-    g = ad.viz.circuit(fn, **{n: values[n] for n in names})
+def show_circuit(fn, **values):
+    g = ad.viz.circuit(fn, **values)
     print(f"f = {g.output.item():.4f}    "
-          + "    ".join(f"df/d{n} = {g.inputs[n].grad.item():.4f}" for n in names))
+          + "    ".join(f"df/d{n} = {g.inputs[n].grad.item():.4f}" for n in values))
     display(g)
 
 
-circuit_view = widgets.interactive_output(show_circuit, {"circuit": choice, **sliders})
-display(widgets.VBox([choice, widgets.HBox([widgets.VBox(list(sliders.values())[:4]),
-                                            widgets.VBox(list(sliders.values())[4:])]),
-                      circuit_view]))
+def circuit_panel(fn, start):
+    """Sliders (step 0.25, so every worked value is hit exactly) and the drawing."""
+    sliders = {n: widgets.FloatSlider(value=v, min=-5, max=5, step=0.25, description=n,
+                                      continuous_update=False,
+                                      style={"description_width": "initial"})
+               for n, v in start.items()}
+    view = widgets.interactive_output(lambda **vals: show_circuit(fn, **vals), sliders)
+    return widgets.VBox([widgets.HBox(list(sliders.values())[:3]),
+                         widgets.HBox(list(sliders.values())[3:]), view])
+
+
+panels = {name: circuit_panel(fn, start) for name, (fn, start) in CIRCUITS.items()}
+choice = widgets.Dropdown(options=list(CIRCUITS), description="circuit",
+                          style={"description_width": "initial"},
+                          layout=widgets.Layout(width="400px"))
+
+
+def switch_circuit(change=None):
+    for name, panel in panels.items():  # show only the chosen circuit's panel
+        panel.layout.display = None if name == choice.value else "none"
+
+
+choice.observe(switch_circuit, names="value")
+switch_circuit()
+display(widgets.VBox([choice, *panels.values()]))
 
 # %% [markdown]
 # ## 5. Backpropagation in stages, by hand
@@ -599,77 +636,48 @@ def staged_backprop(x, y):
 
 
 # %% test="test_staged_backprop" points=3
-import itertools
+_USES = {"x": ["xpy", "sigx", "num"], "y": ["xpy", "sigy"]}  # the stages that read x, y
 
 
 def _staged_reference(x, y):
-    """f and the gradient of every intermediate, from the reference engine."""
+    """f, df/dv for every variable v, and df/dv through each use of x and y: autodiff_ref."""
     t = {"x": ad.tensor(x, requires_grad=True), "y": ad.tensor(y, requires_grad=True)}
-    t["sigy"] = ad.sigmoid(t["y"])
-    t["num"] = t["x"] + t["sigy"]
-    t["sigx"] = ad.sigmoid(t["x"])
-    t["xpy"] = t["x"] + t["y"]
-    t["xpysqr"] = t["xpy"] ** 2
-    t["den"] = t["sigx"] + t["xpysqr"]
-    t["invden"] = 1.0 / t["den"]
-    for v in t.values():
-        v.retain_grad()
-    out = t["num"] * t["invden"]
-    out.backward()
-    return out.item(), {k: v.grad.item() for k, v in t.items()}
+    with ad.viz.trace():  # every intermediate keeps its gradient
+        t["sigy"], t["sigx"] = ad.sigmoid(t["y"]), ad.sigmoid(t["x"])
+        t["num"], t["xpy"] = t["x"] + t["sigy"], t["x"] + t["y"]
+        t["xpysqr"] = t["xpy"] ** 2
+        t["den"] = t["sigx"] + t["xpysqr"]
+        t["invden"] = 1.0 / t["den"]
+        out = t["num"] * t["invden"]
+    out.backward(retain_graph=True)
+    paths = {v: {s: ad.grad(t[s], t[v], grad_outputs=t[s].grad, retain_graph=True)[0].item()
+                 for s in uses} for v, uses in _USES.items()}
+    return out.item(), {k: v.grad.item() for k, v in t.items()}, paths
 
 
 def _check_staged(x, y):
     call = f"staged_backprop({x:.6g}, {y:.6g})"
-    result = staged_backprop(float(x), float(y))
-    f, grads = result
-    ref_f, ref = _staged_reference(x, y)
+    f, grads = staged_backprop(float(x), float(y))
+    ref_f, ref, paths = _staged_reference(x, y)
     grading.assert_close(f, ref_f, name=f"f of {call}", rtol=1e-12)
     if not isinstance(grads, dict) or set(grads) != set(ref):
         raise grading.GradingError(f"the grads of {call} should be a dict with the keys "
                                    f"{sorted(ref)}, got {grads!r}.")
-    rules = {"num": "f = num * invden: dnum = invden * df",
-             "invden": "f = num * invden: dinvden = num * df",
-             "den": "invden = 1 / den: dden = -1 / den**2 * dinvden",
-             "sigx": "den = sigx + xpysqr: dsigx = dden",
-             "xpysqr": "den = sigx + xpysqr: dxpysqr = dden",
-             "xpy": "xpysqr = xpy**2: dxpy = 2 * xpy * dxpysqr",
-             "sigy": "num = x + sigy: dsigy = dnum"}
-    for key, rule in rules.items():  # in the order of the backward pass
+    for key in ["num", "invden", "den", "sigx", "xpysqr", "xpy", "sigy"]:  # backward order
         grading.assert_close(grads[key], ref[key], rtol=1e-10, atol=1e-12,
-                             name=f"grads['{key}'] = df/d{key} of {call} (rule: {rule})")
-    # x and y: one contribution per use
-    sx, sy = 1 / (1 + np.exp(-x)), 1 / (1 + np.exp(-y))
-    paths = {"x": {"xpy": ref["xpy"], "sigx": sx * (1 - sx) * ref["sigx"], "num": ref["num"]},
-             "y": {"xpy": ref["xpy"], "sigy": sy * (1 - sy) * ref["sigy"]}}
-    for var, contributions in paths.items():
-        got = grads[var]
-        if np.isclose(got, ref[var], rtol=1e-10, atol=1e-12):
-            continue
-        names = list(contributions)
-        for r in range(1, len(names)):
-            for combo in itertools.combinations(names, r):
-                if np.isclose(got, sum(contributions[c] for c in combo), rtol=1e-9, atol=1e-12):
-                    missing = [c for c in names if c not in combo]
-                    raise grading.GradingError(
-                        f"grads['{var}'] of {call} is {got:.10g}: the contribution of the "
-                        f"path(s) through {', '.join(combo)} only. It misses the path(s) "
-                        f"through {', '.join(missing)}. {var} is used by {len(names)} stages "
-                        f"({', '.join(names)}), so d{var} is the sum of {len(names)} "
-                        f"contributions: add each one with d{var} += ... (a second "
-                        f"d{var} = ... overwrites what was added before).")
-        grading.assert_close(got, ref[var], rtol=1e-10, atol=1e-12,
-                             name=f"grads['{var}'] = df/d{var} of {call} (the sum of the "
-                                  f"contributions of the uses of {var}: " + ", ".join(
-                                      f"through {c} {v:.6g}" for c, v in contributions.items())
-                                  + ")")
+                             name=f"grads['{key}'] = df/d{key} of {call}")
+    for var in "xy":  # one contribution per use of x (three) and of y (two)
+        grading.assert_sum_of_parts(grads[var], paths[var], name=f"grads['{var}'] of {call}")
 
 
-# the worked example: f = 1.5456, df/dx = 2.0596, df/dy = 1.5922
-_check_staged(3.0, -4.0)
-_f, _grads = staged_backprop(3.0, -4.0)
-grading.assert_close([_f, _grads["x"], _grads["y"]], [1.5456, 2.0596, 1.5922], rtol=0,
-                     atol=5e-5, name="(f, df/dx, df/dy) of staged_backprop(3.0, -4.0)")
+with grading.exercise(2, "staged_backprop"):
+    # every adjoint vs autodiff_ref, in the order the backward pass computes them,
+    # then the worked numbers: f = 1.5456, df/dx = 2.0596, df/dy = 1.5922
+    _check_staged(3.0, -4.0)
+    _f, _grads = staged_backprop(3.0, -4.0)
+    grading.assert_close([_f, _grads["x"], _grads["y"]], [1.5456, 2.0596, 1.5922], rtol=0,
+                         atol=5e-5, name="(f, df/dx, df/dy) of staged_backprop(3.0, -4.0)")
+grading.passed("staged_backprop")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 for _ in range(5):
@@ -680,7 +688,9 @@ for _ in range(5):
 # Notice what the backward pass needed: `sigx`, `sigy`, `xpy`, `den`, `num`
 # and `invden`, values of the forward pass. Reverse mode must **store the
 # intermediates** of the forward pass until the backward pass has used them.
-# For a deep network that memory is the main cost of training.
+# For a deep network that memory (every activation of every layer, for a
+# whole batch) is the main **memory** cost of training, often larger than the
+# parameters themselves.
 #
 # ## 6. Forward mode and reverse mode
 #
@@ -696,23 +706,33 @@ for _ in range(5):
 #
 # | node | value | tangent rule | pass 1: $\dot x = (1, 0)$ | pass 2: $\dot x = (0, 1)$ |
 # |---|---|---|---|---|
-# | $x_1$ | $2$ | seed | $1$ | $0$ |
-# | $x_2$ | $5$ | seed | $0$ | $1$ |
-# | $v_1 = \ln x_1$ | $0.6931$ | $\dot v_1 = \dot x_1 / x_1$ | $0.5$ | $0$ |
-# | $v_2 = x_1 x_2$ | $10$ | $\dot v_2 = \dot x_1 x_2 + x_1 \dot x_2$ | $5$ | $2$ |
-# | $v_3 = \sin x_2$ | $-0.9589$ | $\dot v_3 = \cos(x_2)\,\dot x_2$ | $0$ | $0.2837$ |
-# | $y = v_1 + v_2 - v_3$ | $11.6521$ | $\dot y = \dot v_1 + \dot v_2 - \dot v_3$ | $\mathbf{5.5}$ | $\mathbf{1.7163}$ |
+# | $v_{-1} = x_1$ | $2$ | seed | $1$ | $0$ |
+# | $v_0 = x_2$ | $5$ | seed | $0$ | $1$ |
+# | $v_1 = \ln v_{-1}$ | $0.6931$ | $\dot v_1 = \dot v_{-1} / v_{-1}$ | $0.5$ | $0$ |
+# | $v_2 = v_{-1} v_0$ | $10$ | $\dot v_2 = \dot v_{-1} v_0 + v_{-1} \dot v_0$ | $5$ | $2$ |
+# | $v_3 = \sin v_0$ | $-0.9589$ | $\dot v_3 = \cos(v_0)\,\dot v_0$ | $0$ | $0.2837$ |
+# | $v_4 = v_1 + v_2$ | $10.6931$ | $\dot v_4 = \dot v_1 + \dot v_2$ | $5.5$ | $2$ |
+# | $y = v_5 = v_4 - v_3$ | $11.6521$ | $\dot v_5 = \dot v_4 - \dot v_3$ | $\mathbf{5.5}$ | $\mathbf{1.7163}$ |
 #
 # One pass gives one column of the Jacobian: $n$ inputs need $n$ passes.
-# In exchange forward mode needs no memory beyond the current values: a
-# tangent can be forgotten as soon as the next one is computed.
+# In exchange forward mode keeps **no tape**: nothing is stored for a later
+# pass, because each tangent is used in the same sweep that computes it. A
+# tangent lives exactly as long as its value: $\dot v_{-1}$ is still needed
+# after $v_1$ is computed, because $v_2$ also reads $v_{-1}$ (fan-out). So
+# forward mode needs about as much memory as evaluating the function once,
+# times two, while reverse mode needs every intermediate at once.
+#
+# **Common mistake:** "forward mode needs no memory". It needs no *tape*,
+# no record of the forward pass for a backward pass. It still holds a
+# tangent beside every value that is alive, and a value used by several
+# later steps (fan-out) keeps its tangent alive until its last use.
 #
 # **Reverse mode** runs the forward pass once, storing the values, then
 # carries **adjoints** $\bar v = \partial y / \partial v$ from the output
-# back, as in sections 4 and 5: $\bar y = 1$; $\bar v_1 = 1$, $\bar v_2 = 1$,
-# $\bar v_3 = -1$; then
-# $\bar x_1 = \bar v_1 / x_1 + \bar v_2\, x_2 = 0.5 + 5 = 5.5$ and
-# $\bar x_2 = \bar v_2\, x_1 + \bar v_3 \cos x_2 = 2 - 0.2837 = 1.7163$.
+# back, as in sections 4 and 5: $\bar v_5 = \bar y = 1$; $\bar v_4 = 1$ and
+# $\bar v_3 = -1$; $\bar v_1 = \bar v_2 = \bar v_4 = 1$; then
+# $\bar v_{-1} = \bar v_1 / v_{-1} + \bar v_2\, v_0 = 0.5 + 5 = 5.5$ and
+# $\bar v_0 = \bar v_2\, v_{-1} + \bar v_3 \cos v_0 = 2 - 0.2837 = 1.7163$.
 # **One** backward pass gives the whole gradient (a row of the Jacobian),
 # however many inputs there are.
 #
@@ -893,49 +913,53 @@ def _expect_op(op, value, tangent, what, rule):
     _expect_dual(got, value, tangent, what, rule)
 
 
-_a = Dual(2.0, 1.0)
-if not (getattr(_a, "value", None) == 2.0 and getattr(_a, "tangent", None) == 1.0):
-    raise grading.GradingError("Dual(2.0, 1.0) should store value = 2.0 and tangent = 1.0 "
-                               "(the attributes .value and .tangent).")
-_expect_dual(Dual(7.0), 7.0, 0.0, "Dual(7.0)", "a constant has tangent 0")
-_expect_op(lambda a, b: a + b, 5.0, 1.5, "Dual(2, 1) + Dual(3, 0.5)", "tangents add")
-_expect_op(lambda a, b: a - b, -1.0, 0.5, "Dual(2, 1) - Dual(3, 0.5)", "tangents subtract")
-_expect_op(lambda a, b: a * b, 6.0, 4.0, "Dual(2, 1) * Dual(3, 0.5)",
-           "product rule: 1 * 3 + 2 * 0.5 = 4")
-_expect_op(lambda a, b: a / b, 2 / 3, 2 / 9, "Dual(2, 1) / Dual(3, 0.5)",
-           "quotient rule: (1 * 3 - 2 * 0.5) / 3**2 = 2/9")
-_expect_op(lambda a, b: -a, -2.0, -1.0, "-Dual(2, 1)", "negate both parts")
-_expect_op(lambda a, b: a**3, 8.0, 12.0, "Dual(2, 1) ** 3", "3 * 2**2 * 1 = 12")
-_expect_op(lambda a, b: b**-0.5, 3**-0.5, -0.5 * 3**-1.5 * 0.5, "Dual(3, 0.5) ** -0.5",
-           "p * value**(p - 1) * tangent")
-# a plain number on either side is a constant
-_expect_op(lambda a, b: a + 10.0, 12.0, 1.0, "Dual(2, 1) + 10.0", "a constant has tangent 0")
-_expect_op(lambda a, b: 10.0 + a, 12.0, 1.0, "10.0 + Dual(2, 1)",
-           "__radd__: a constant has tangent 0")
-_expect_op(lambda a, b: a - 10.0, -8.0, 1.0, "Dual(2, 1) - 10.0", "a constant has tangent 0")
-_expect_op(lambda a, b: 10.0 - a, 8.0, -1.0, "10.0 - Dual(2, 1)",
-           "__rsub__(self, other) computes other - self")
-_expect_op(lambda a, b: a * 3.0, 6.0, 3.0, "Dual(2, 1) * 3.0", "(c u)' = c u'")
-_expect_op(lambda a, b: 3.0 * a, 6.0, 3.0, "3.0 * Dual(2, 1)", "__rmul__: (c u)' = c u'")
-_expect_op(lambda a, b: a / 4.0, 0.5, 0.25, "Dual(2, 1) / 4.0", "(u / c)' = u' / c")
-_expect_op(lambda a, b: 1.0 / a, 0.5, -0.25, "1.0 / Dual(2, 1)",
-           "__rtruediv__(self, other) computes other / self; (1/u)' = -u' / u**2")
-# the four functions
-_expect_op(lambda a, b: sin(a), np.sin(2.0), np.cos(2.0), "sin(Dual(2, 1))", "sin' = cos")
-_expect_op(lambda a, b: cos(a), np.cos(2.0), -np.sin(2.0), "cos(Dual(2, 1))", "cos' = -sin")
-_expect_op(lambda a, b: exp(b), np.exp(3.0), 0.5 * np.exp(3.0), "exp(Dual(3, 0.5))",
-           "exp' = exp, times the tangent 0.5")
-_expect_op(lambda a, b: log(b), np.log(3.0), 0.5 / 3.0, "log(Dual(3, 0.5))",
-           "log' = 1/x, times the tangent 0.5")
-_expect_op(lambda a, b: sin(b), np.sin(3.0), 0.5 * np.cos(3.0), "sin(Dual(3, 0.5))",
-           "chain rule: cos(3) times the tangent 0.5")
-# the worked example, one forward pass per input
-_y1 = log(Dual(2.0, 1.0)) + Dual(2.0, 1.0) * Dual(5.0, 0.0) - sin(Dual(5.0, 0.0))
-_y2 = log(Dual(2.0, 0.0)) + Dual(2.0, 0.0) * Dual(5.0, 1.0) - sin(Dual(5.0, 1.0))
-_expect_dual(_y1, np.log(2) + 10 - np.sin(5), 5.5,
-             "ln(x1) + x1 x2 - sin(x2) at (2, 5) seeded with (1, 0)", "dy/dx1 = 1/2 + 5")
-_expect_dual(_y2, np.log(2) + 10 - np.sin(5), 2 - np.cos(5),
-             "ln(x1) + x1 x2 - sin(x2) at (2, 5) seeded with (0, 1)", "dy/dx2 = 2 - cos 5")
+with grading.exercise(3, "Dual"):
+    _a = Dual(2.0, 1.0)
+    if not (getattr(_a, "value", None) == 2.0 and getattr(_a, "tangent", None) == 1.0):
+        raise grading.GradingError("Dual(2.0, 1.0) should store value = 2.0 and tangent = 1.0 "
+                                   "(the attributes .value and .tangent).")
+    _expect_dual(Dual(7.0), 7.0, 0.0, "Dual(7.0)", "a constant has tangent 0")
+    _expect_op(lambda a, b: a + b, 5.0, 1.5, "Dual(2, 1) + Dual(3, 0.5)", "tangents add")
+    _expect_op(lambda a, b: a - b, -1.0, 0.5, "Dual(2, 1) - Dual(3, 0.5)", "tangents subtract")
+    _expect_op(lambda a, b: a * b, 6.0, 4.0, "Dual(2, 1) * Dual(3, 0.5)",
+               "product rule: 1 * 3 + 2 * 0.5 = 4")
+    _expect_op(lambda a, b: a / b, 2 / 3, 2 / 9, "Dual(2, 1) / Dual(3, 0.5)",
+               "quotient rule: (1 * 3 - 2 * 0.5) / 3**2 = 2/9")
+    _expect_op(lambda a, b: -a, -2.0, -1.0, "-Dual(2, 1)", "negate both parts")
+    _expect_op(lambda a, b: a**3, 8.0, 12.0, "Dual(2, 1) ** 3", "3 * 2**2 * 1 = 12")
+    _expect_op(lambda a, b: b**-0.5, 3**-0.5, -0.5 * 3**-1.5 * 0.5, "Dual(3, 0.5) ** -0.5",
+               "p * value**(p - 1) * tangent")
+    # a plain number on either side is a constant
+    _expect_op(lambda a, b: a + 10.0, 12.0, 1.0, "Dual(2, 1) + 10.0", "a constant has tangent 0")
+    _expect_op(lambda a, b: 10.0 + a, 12.0, 1.0, "10.0 + Dual(2, 1)",
+               "__radd__: a constant has tangent 0")
+    _expect_op(lambda a, b: a - 10.0, -8.0, 1.0, "Dual(2, 1) - 10.0", "a constant has tangent 0")
+    _expect_op(lambda a, b: 10.0 - a, 8.0, -1.0, "10.0 - Dual(2, 1)",
+               "__rsub__(self, other) computes other - self")
+    _expect_op(lambda a, b: a * 3.0, 6.0, 3.0, "Dual(2, 1) * 3.0", "(c u)' = c u'")
+    _expect_op(lambda a, b: 3.0 * a, 6.0, 3.0, "3.0 * Dual(2, 1)", "__rmul__: (c u)' = c u'")
+    _expect_op(lambda a, b: a / 4.0, 0.5, 0.25, "Dual(2, 1) / 4.0", "(u / c)' = u' / c")
+    _expect_op(lambda a, b: 1.0 / a, 0.5, -0.25, "1.0 / Dual(2, 1)",
+               "__rtruediv__(self, other) computes other / self; (1/u)' = -u' / u**2")
+    # the four functions
+    _expect_op(lambda a, b: sin(a), np.sin(2.0), np.cos(2.0), "sin(Dual(2, 1))", "sin' = cos")
+    _expect_op(lambda a, b: cos(a), np.cos(2.0), -np.sin(2.0), "cos(Dual(2, 1))", "cos' = -sin")
+    _expect_op(lambda a, b: cos(b), np.cos(3.0), -0.5 * np.sin(3.0), "cos(Dual(3, 0.5))",
+               "chain rule: -sin(3) times the tangent 0.5")
+    _expect_op(lambda a, b: exp(b), np.exp(3.0), 0.5 * np.exp(3.0), "exp(Dual(3, 0.5))",
+               "exp' = exp, times the tangent 0.5")
+    _expect_op(lambda a, b: log(b), np.log(3.0), 0.5 / 3.0, "log(Dual(3, 0.5))",
+               "log' = 1/x, times the tangent 0.5")
+    _expect_op(lambda a, b: sin(b), np.sin(3.0), 0.5 * np.cos(3.0), "sin(Dual(3, 0.5))",
+               "chain rule: cos(3) times the tangent 0.5")
+    # the worked example, one forward pass per input
+    _y1 = log(Dual(2.0, 1.0)) + Dual(2.0, 1.0) * Dual(5.0, 0.0) - sin(Dual(5.0, 0.0))
+    _y2 = log(Dual(2.0, 0.0)) + Dual(2.0, 0.0) * Dual(5.0, 1.0) - sin(Dual(5.0, 1.0))
+    _expect_dual(_y1, np.log(2) + 10 - np.sin(5), 5.5,
+                 "ln(x1) + x1 x2 - sin(x2) at (2, 5) seeded with (1, 0)", "dy/dx1 = 1/2 + 5")
+    _expect_dual(_y2, np.log(2) + 10 - np.sin(5), 2 - np.cos(5),
+                 "ln(x1) + x1 x2 - sin(x2) at (2, 5) seeded with (0, 1)", "dy/dx2 = 2 - cos 5")
+grading.passed("Dual")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 
@@ -1070,10 +1094,12 @@ def _check_forward_gradient(f, point, expected, what):
                          atol=1e-12)
 
 
-_check_forward_gradient(lambda x1, x2: log(x1) + x1 * x2 - sin(x2), [2.0, 5.0],
-                        [5.5, 2 - np.cos(5.0)], "ln(x1) + x1 x2 - sin(x2) at (2, 5)")
-_check_forward_gradient(lambda a, b, c: a * b * c, [2.0, 3.0, 4.0], [12.0, 8.0, 6.0],
-                        "a b c at (2, 3, 4)")
+with grading.exercise(4, "forward_gradient"):
+    _check_forward_gradient(lambda x1, x2: log(x1) + x1 * x2 - sin(x2), [2.0, 5.0],
+                            [5.5, 2 - np.cos(5.0)], "ln(x1) + x1 x2 - sin(x2) at (2, 5)")
+    _check_forward_gradient(lambda a, b, c: a * b * c, [2.0, 3.0, 4.0], [12.0, 8.0, 6.0],
+                            "a b c at (2, 3, 4)")
+grading.passed("forward_gradient")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 for _ in range(4):
@@ -1128,6 +1154,244 @@ assert np.isclose(jvp_e1.item(), 5.5) and np.isclose(jvp_11.item(), 7.5 - np.cos
 assert np.allclose([g.item() for g in vjp_1], [5.5, 2 - np.cos(5)])
 
 # %% [markdown]
+# ### A stack of layers, in both directions
+#
+# The engine's `jvp` and `vjp` work for any program. To see that there is no
+# magic in them, write both sweeps yourself for a stack of $k$ layers
+#
+# $$
+# h_0 = x, \qquad z_i = W_i\, h_{i-1}, \qquad h_i = a_i(z_i) \quad (i = 1, \dots, k),
+# \qquad F(x) = h_k ,
+# $$
+#
+# where $W_i$ has shape $n_i \times n_{i-1}$ and $a_i$ is an element-wise
+# activation: `"tanh"`, `"sigmoid"` or `"sin"`. The recipe:
+#
+# 1. the Jacobian of one layer $h_{i-1} \mapsto h_i$ is the product of the
+#    Jacobians of its two steps (section 3); notebook 02 gave both: a matrix
+#    map $h \mapsto Wh$ and an element-wise function;
+# 2. never build that $n_i \times n_{i-1}$ matrix. Apply it to a vector
+#    instead: a diagonal matrix times a vector is an element-wise product,
+#    and a row vector times $W$ is $W^\top$ times a column;
+# 3. the **forward** sweep multiplies from the right, layer 1 first, carrying
+#    the tangent $\dot h_i$ next to $h_i$ (section 6), and keeps only the
+#    current layer;
+# 4. the **reverse** sweep first runs the forward pass and keeps what the
+#    backward pass will need, then carries the adjoint $\bar h_i$ from layer
+#    $k$ back to layer 1 and returns $\bar h_0 = u^\top J_F$.
+#
+# For the activations, derive each derivative and decide whether to compute it
+# from $z_i$ or from the output $h_i$: section 4 showed that the sigmoid's can
+# be written with its output alone (no new exponential), and so can tanh's
+# ($\tanh' = 1 - \tanh^2$). Which quantity a layer needs decides what the
+# reverse sweep must store.
+#
+# ### Exercise 5 (3 points): JVP and VJP through a stack of layers
+#
+# Write `activation_slope(name, z, h)`, `layers_jvp(layers, x, v)` and
+# `layers_vjp(layers, x, u)` with NumPy, following the recipe. `ACTIVATIONS`
+# below maps each name to its NumPy function.
+
+# %%
+ACTIVATIONS = {"tanh": np.tanh, "sigmoid": sigmoid, "sin": np.sin}
+
+# %% solution="layer_sweeps" exact=true
+def activation_slope(name, z, h):
+    """The derivative a'(z) of the activation `name`, element-wise.
+
+    name: "tanh", "sigmoid" or "sin"; z: the pre-activation (an array);
+    h: ACTIVATIONS[name](z), the layer's output, for rules that can use it.
+    Returns an array of z's shape. Raises ValueError for an unknown name.
+    """
+    ### BEGIN SOLUTION
+    if name == "tanh":
+        return 1.0 - h**2
+    if name == "sigmoid":
+        return h * (1.0 - h)
+    if name == "sin":
+        return np.cos(z)
+    raise ValueError(f"unknown activation {name!r}")
+    ### END SOLUTION
+
+
+def layers_jvp(layers, x, v):
+    """Forward mode through the stack: (F(x), J_F(x) v) in one sweep.
+
+    layers: a list of (W, name) pairs, W a 2-D array of shape (n_i, n_{i-1}),
+    name a key of ACTIVATIONS; x, v: 1-D arrays of length n_0.
+    Returns (h_k, t): two 1-D arrays of length n_k, the output and the
+    Jacobian-vector product. Never builds a Jacobian matrix.
+    """
+    ### BEGIN SOLUTION
+    h, t = x, v
+    for W, name in layers:
+        z = W @ h
+        h = ACTIVATIONS[name](z)
+        t = activation_slope(name, z, h) * (W @ t)
+    return h, t
+    ### END SOLUTION
+
+
+def layers_vjp(layers, x, u):
+    """Reverse mode through the stack: (F(x), u^T J_F(x)).
+
+    layers, x: as in layers_jvp; u: a 1-D array of length n_k (the upstream
+    gradient). Returns (h_k, g): the output (length n_k) and the
+    vector-Jacobian product as a 1-D array of length n_0 (x's shape).
+    One forward sweep that stores what is needed, one backward sweep; never
+    builds a Jacobian matrix.
+    """
+    ### BEGIN SOLUTION
+    h, stored = x, []
+    for W, name in layers:
+        z = W @ h
+        h = ACTIVATIONS[name](z)
+        stored.append((W, name, z, h))
+    g = u
+    for W, name, z, out in reversed(stored):
+        g = W.T @ (activation_slope(name, z, out) * g)
+    return h, g
+    ### END SOLUTION
+
+
+# %% test="test_layer_sweeps" points=3
+_AD_ACT = {"tanh": ad.tanh, "sigmoid": ad.sigmoid, "sin": ad.sin}
+
+
+def _engine_stack(layers):
+    """The same stack of layers in autodiff_ref, as a function of a Tensor."""
+    def F(x):
+        for W, name in layers:
+            x = _AD_ACT[name](ad.tensor(W) @ x)
+        return x
+    return F
+
+
+def _check_sweeps(layers, x, v, u, what):
+    F, xt = _engine_stack(layers), ad.tensor(x)
+    for name in ACTIVATIONS:  # the slope of each activation vs a JVP of the engine's
+        slope = activation_slope(name, x.copy(), ACTIVATIONS[name](x))
+        grading.assert_close(slope, ad.functional.jvp(_AD_ACT[name], xt, ad.tensor(
+            np.ones_like(x)))[1].data, rtol=1e-10, atol=1e-12,
+            name=f"activation_slope('{name}', z, h) at z = {np.round(x, 3).tolist()}")
+    value, tangent = ad.functional.jvp(F, xt, ad.tensor(v))
+    h, t = layers_jvp(layers, x.copy(), v.copy())
+    grading.assert_close(h, value.data, rtol=1e-12, name=f"layers_jvp({what})[0], F(x)")
+    grading.assert_close(t, tangent.data, rtol=1e-10, atol=1e-12,
+                         name=f"layers_jvp({what})[1], J v vs ad.functional.jvp")
+    h, g = layers_vjp(layers, x.copy(), u.copy())
+    ones = ad.functional.vjp(F, xt, ad.tensor(np.ones_like(u)))[1].data
+    grading.assert_close(h, value.data, rtol=1e-12, name=f"layers_vjp({what})[0], F(x)")
+    grading.assert_close(g, ad.functional.vjp(F, xt, ad.tensor(u))[1].data, rtol=1e-10,
+                         atol=1e-12, without_upstream=ones,
+                         name=f"layers_vjp({what})[1], u^T J vs ad.functional.vjp")
+
+
+with grading.exercise(5, "layers_jvp / layers_vjp"):
+    # F(x) = sigmoid(W2 tanh(W1 x)) with W1 of shape (2, 3), W2 of shape (1, 2)
+    _W1, _W2 = np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]]), np.array([[0.5, -1.0]])
+    _check_sweeps([(_W1, "tanh"), (_W2, "sigmoid")], np.array([0.5, -0.3, 0.2]),
+                  np.array([1.0, 0.0, 0.0]), np.array([1.0]), "[(W1, 'tanh'), (W2, 'sigmoid')]")
+    _check_sweeps([(_W1.T, "sin")], np.array([0.3, -0.2]), np.array([0.0, 1.0]),
+                  np.array([1.0, -2.0, 0.5]), "[(W1.T, 'sin')]")
+grading.passed("layers_jvp / layers_vjp")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng()
+for _ in range(4):
+    _sizes = [int(s) for s in _rng.integers(1, 6, int(_rng.integers(2, 6)))]
+    _layers = [(_rng.standard_normal((m, n)) / np.sqrt(n), str(_rng.choice(list(ACTIVATIONS))))
+               for n, m in zip(_sizes[:-1], _sizes[1:])]
+    _check_sweeps(_layers, _rng.uniform(-1.5, 1.5, _sizes[0]), _rng.standard_normal(_sizes[0]),
+                  _rng.standard_normal(_sizes[-1]),
+                  f"a random stack with sizes {_sizes}, activations "
+                  f"{[name for _, name in _layers]}")
+try:
+    activation_slope("relu", np.zeros(2), np.zeros(2))
+except ValueError:
+    pass
+else:
+    raise grading.GradingError("activation_slope('relu', ...) should raise ValueError: it is "
+                               "not one of the three activations.")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 6 (1 point): a whole Jacobian with the fewest sweeps
+#
+# A whole Jacobian of $F:\mathbb{R}^{n}\to\mathbb{R}^{m}$ ($n = n_0$,
+# $m = n_k$) is $n$ JVPs (one per column, $v = e_j$) or $m$ VJPs (one per
+# row, $u = e_i$). Write `layers_jacobian(layers, x)` that calls
+# `layers_jvp` or `layers_vjp`, whichever needs **fewer calls** (forward mode
+# on a tie: it stores nothing for a backward sweep), and assembles the
+# $m\times n$ matrix. The test counts the calls.
+
+# %% solution="layers_jacobian" exact=true
+def layers_jacobian(layers, x):
+    """The Jacobian of the stack at x, by the cheaper mode.
+
+    layers, x: as in layers_jvp. Returns (J, mode): J a 2-D array of shape
+    (n_k, n_0) with J[i, j] = dF_i/dx_j; mode the string "forward" (n_0 calls
+    of layers_jvp, when n_0 <= n_k) or "reverse" (n_k calls of layers_vjp).
+    """
+    ### BEGIN SOLUTION
+    n, m = len(x), layers[-1][0].shape[0]
+    if n <= m:
+        columns = [layers_jvp(layers, x, e)[1] for e in np.eye(n)]
+        return np.stack(columns, axis=1), "forward"
+    rows = [layers_vjp(layers, x, e)[1] for e in np.eye(m)]
+    return np.stack(rows, axis=0), "reverse"
+    ### END SOLUTION
+
+
+# %% test="test_layers_jacobian" points=1
+def _counted(fn):
+    def wrapper(*args):
+        wrapper.calls += 1
+        return fn(*args)
+    wrapper.calls = 0
+    return wrapper
+
+
+def _check_jacobian(layers, x, what):
+    global layers_jvp, layers_vjp
+    n, m = len(x), layers[-1][0].shape[0]
+    want_mode, want_calls = ("forward", n) if n <= m else ("reverse", m)
+    mine = layers_jvp, layers_vjp
+    layers_jvp, layers_vjp = _counted(mine[0]), _counted(mine[1])
+    try:
+        J, mode = layers_jacobian(layers, x.copy())
+        calls = {"forward": layers_jvp.calls, "reverse": layers_vjp.calls}
+    finally:
+        layers_jvp, layers_vjp = mine
+    expected = ad.functional.jacobian(_engine_stack(layers), ad.tensor(x)).data
+    grading.assert_close(J, expected, rtol=1e-10, atol=1e-12,
+                         name=f"layers_jacobian({what})[0] vs ad.functional.jacobian")
+    if mode != want_mode or calls[want_mode] != want_calls or sum(calls.values()) != want_calls:
+        raise grading.GradingError(
+            f"layers_jacobian({what}) with n = {n} inputs and m = {m} outputs returned mode "
+            f"{mode!r} after {calls['forward']} call(s) of layers_jvp and {calls['reverse']} "
+            f"of layers_vjp; the fewest sweeps are {want_calls} call(s) of layers_"
+            f"{'jvp' if want_mode == 'forward' else 'vjp'} (mode {want_mode!r}).")
+
+
+with grading.exercise(6, "layers_jacobian", needs=[(5, "layers_jvp"), (5, "layers_vjp"),
+                                                    (5, "activation_slope")]):
+    _W1, _W2 = np.array([[1.0, 2.0, 0.0], [0.0, -1.0, 3.0]]), np.array([[0.5, -1.0]])
+    _check_jacobian([(_W1, "tanh"), (_W2, "sigmoid")], np.array([0.5, -0.3, 0.2]),
+                    "3 inputs, 1 output")
+    _check_jacobian([(_W1.T, "sin")], np.array([0.3, -0.2]), "2 inputs, 3 outputs")
+grading.passed("layers_jacobian")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng()
+for _ in range(4):
+    _sizes = [int(s) for s in _rng.integers(1, 6, int(_rng.integers(2, 5)))]
+    _layers = [(_rng.standard_normal((m, n)), str(_rng.choice(list(ACTIVATIONS))))
+               for n, m in zip(_sizes[:-1], _sizes[1:])]
+    _check_jacobian(_layers, _rng.uniform(-1, 1, _sizes[0]), f"a random stack, sizes {_sizes}")
+_check_jacobian([(_rng.standard_normal((3, 3)), "tanh")], _rng.uniform(-1, 1, 3),
+                "3 inputs, 3 outputs (a tie: forward mode)")
+### END HIDDEN TESTS
+
+# %% [markdown]
 # ### Measuring the cost
 #
 # To get a whole Jacobian of $F:\mathbb{R}^n\to\mathbb{R}^m$, forward mode
@@ -1138,12 +1402,41 @@ assert np.allclose([g.item() for g in vjp_1], [5.5, 2 - np.cos(5)])
 #
 # | | passes | extra memory |
 # |---|---|---|
-# | forward mode | $n$ (one per input) | none beyond the current values |
+# | forward mode | $n$ (one per input) | no tape: a tangent beside each value while it is alive |
 # | reverse mode | $m$ (one per output), after one forward pass | every intermediate of the forward pass |
 #
 # The next cell times both strategies on a small two-layer function
-# $F(x) = \sin(W_2 \tanh(W_1 x))$, first with one output and a growing
-# number of inputs, then with one input and a growing number of outputs.
+# $F(x) = \sin(W_2 \tanh(W_1 x))$ (16 hidden units), first with one output
+# and a growing number of inputs $n = 1, 2, 4, \dots, 64$, then with one
+# input and a growing number of outputs $m = 1, 2, \dots, 64$.
+#
+# **Predict before you run it** (written answer, 1 point). For each of the
+# two experiments: how does the time of each strategy grow with the size?
+# Which strategy is cheaper at $n = 64, m = 1$, and roughly by what factor?
+# And at $n = m = 1$, where both make a single pass, which one do you expect
+# to be faster, and why? Then run the cell and compare.
+
+# %% [markdown] answer="predict_mode_costs" points=1
+# ### BEGIN SOLUTION
+# **Model answer.** With one output ($m = 1$) forward mode makes $n$ passes,
+# so its time grows about linearly with $n$, while reverse mode makes one
+# forward and one backward pass whatever $n$ is, so its time stays about
+# flat (the matrices grow a little, but at these sizes the per-operation
+# overhead of Python dominates). At $n = 64$ reverse mode is cheaper by
+# roughly a factor of 64 divided by the cost ratio of one reverse pass to one
+# forward-mode pass, so a few tens. With one input the picture mirrors:
+# forward mode stays flat, reverse mode grows linearly with $m$. At
+# $n = m = 1$ both make one pass, and forward mode should be somewhat
+# faster: its single sweep computes values and tangents together, while a
+# VJP runs the forward pass, records the graph and stores the
+# intermediates, then runs a separate backward pass.
+#
+# **Rubric (1 point).** Full credit: forward mode linear in $n$ and flat in
+# $m$, reverse mode the other way round, with the winner of each experiment
+# right and a factor of the right order (tens, not 2 or 1000). The winners
+# right without the growth or the factor: half a point. The $n = m = 1$ part is
+# a bonus remark: take no points off for missing it.
+# ### END SOLUTION
 
 # %%
 def two_layer(n, m, hidden=16, seed=0):
@@ -1198,9 +1491,12 @@ for k, size in enumerate(sizes):
 # millions of parameters: $m = 1$, $n$ huge. That is why deep learning runs
 # on reverse mode, and why the next notebook builds the reverse-mode
 # algorithm in full. Forward mode has its place too: few inputs and many
-# outputs (the sensitivity of a simulation to one parameter), directional
-# derivatives, and Hessian-vector products (forward over reverse), all with
-# no memory for the intermediates.
+# outputs (the sensitivity of a simulation to one parameter) and directional
+# derivatives (one JVP), both without a tape. A Hessian-vector product can
+# be computed forward over reverse, as a JVP of the gradient function; that
+# one does contain a reverse pass, so it stores the intermediates of the
+# forward pass like any gradient (notebook 04 computes it reverse over
+# reverse).
 #
 # ## Summary
 #
@@ -1214,7 +1510,11 @@ for k, size in enumerate(sizes):
 #   order, uses the stored intermediates, and **accumulates** (`+=`) the
 #   gradient of any variable used more than once.
 # * Forward mode carries tangents with the values (dual numbers,
-#   $\varepsilon^2 = 0$): a JVP, one pass per input, no stored
-#   intermediates. Reverse mode carries adjoints backward: a VJP, one pass
-#   per output, memory for the forward pass. For a scalar loss, one reverse
-#   pass gives the whole gradient.
+#   $\varepsilon^2 = 0$): a JVP, one pass per input, no tape (but a
+#   tangent beside every value that is still alive). Reverse mode carries
+#   adjoints backward: a VJP, one pass per output, memory for every
+#   intermediate of the forward pass. For a scalar loss, one reverse pass
+#   gives the whole gradient.
+# * Neither mode builds a Jacobian: a layer's Jacobian is applied to a
+#   vector (element-wise slopes, then $W$ or $W^\top$), and a whole Jacobian
+#   costs $\min(n, m)$ sweeps with the right mode.

@@ -37,16 +37,29 @@
 #    Hessian-vector products.
 #
 # **How this notebook works.** Read from top to bottom and run each cell
-# (Shift-Enter). There are eight exercises (12 points). In each one, replace
+# (Shift-Enter). There are five exercises (14 points) and two written
+# answers (1 point each, graded by hand). In each exercise, replace
 # `raise NotImplementedError()` with your code, then run the test cell right
 # below it. The visible tests use the numbers from the text; when the
 # notebook is graded, hidden tests run your function on fresh random graphs
 # and inputs. A failing test says in words what is wrong. Every other cell
-# runs without your code. Above each exercise a line says which parts of
-# `autodiff_ref` (`ad`) the answer may use: the autograder enforces it.
+# runs without your code; cells that need an exercise say which one to
+# finish. Above each exercise a line says which parts of `autodiff_ref`
+# (`ad`) the answer may use: the autograder enforces it.
+#
+# **Run All stops at the first unfinished exercise**: its test cell raises an
+# error, and Jupyter does not run the cells after it. While you work, run the
+# cells one by one (or use *Run All Above* on the cell you are working on),
+# and do the exercises in order.
+#
+# Symbols follow the course's [notation card](../notation.md): $\bar v =
+# \partial y/\partial v$ is an adjoint, $\bar v_{i\to j}$ a partial adjoint,
+# and the running example $y = \ln x_1 + x_1x_2 - \sin x_2$ is numbered
+# $v_{-1}, v_0$ (the inputs), $v_1, \dots, v_5$ as in notebook 03.
 
 # %%
 # %matplotlib inline
+import math
 import time
 
 import numpy as np
@@ -60,7 +73,8 @@ from autodiff_ref.function import sum_to_shape  # undoes broadcasting (section 4
 # ## 1. Adjoints
 #
 # Write a program as a list of elementary steps $v_1, v_2, \dots$, each one a
-# simple function of earlier values, ending with a scalar output $y$. Forward
+# simple function of earlier values (the $n$ inputs are
+# $v_{1-n}, \dots, v_0$), ending with a scalar output $y$. Forward
 # mode (notebook 03) carries *tangents* $\dot v_i = \partial v_i / \partial x$:
 # the derivative of every value with respect to **one input**. Reverse mode
 # carries the opposite quantity, the **adjoint** of every value:
@@ -80,13 +94,13 @@ from autodiff_ref.function import sum_to_shape  # undoes broadcasting (section 4
 #
 # | forward | value | adjoint | how |
 # |---|---|---|---|
-# | $v_1 = x_1$ | $2$ | $\bar v_1 = \bar v_3 / v_1 + \bar v_4\, v_2 = 5.5$ | $v_1$ feeds $v_3$ and $v_4$ |
-# | $v_2 = x_2$ | $5$ | $\bar v_2 = \bar v_4\, v_1 + \bar v_5 \cos v_2 = 2 - \cos 5 \approx 1.7163$ | $v_2$ feeds $v_4$ and $v_5$ |
-# | $v_3 = \ln v_1$ | $0.6931$ | $\bar v_3 = \bar v_6 = 1$ | |
-# | $v_4 = v_1 v_2$ | $10$ | $\bar v_4 = \bar v_6 = 1$ | |
-# | $v_5 = \sin v_2$ | $-0.9589$ | $\bar v_5 = -\bar v_7 = -1$ | |
-# | $v_6 = v_3 + v_4$ | $10.6931$ | $\bar v_6 = \bar v_7 = 1$ | |
-# | $v_7 = v_6 - v_5$ | $11.6521$ | $\bar v_7 = 1$ | the output |
+# | $v_{-1} = x_1$ | $2$ | $\bar v_{-1} = \bar v_1 / v_{-1} + \bar v_2\, v_0 = 5.5$ | $v_{-1}$ feeds $v_1$ and $v_2$ |
+# | $v_0 = x_2$ | $5$ | $\bar v_0 = \bar v_2\, v_{-1} + \bar v_3 \cos v_0 = 2 - \cos 5 \approx 1.7163$ | $v_0$ feeds $v_2$ and $v_3$ |
+# | $v_1 = \ln v_{-1}$ | $0.6931$ | $\bar v_1 = \bar v_4 = 1$ | |
+# | $v_2 = v_{-1} v_0$ | $10$ | $\bar v_2 = \bar v_4 = 1$ | |
+# | $v_3 = \sin v_0$ | $-0.9589$ | $\bar v_3 = -\bar v_5 = -1$ | |
+# | $v_4 = v_1 + v_2$ | $10.6931$ | $\bar v_4 = \bar v_5 = 1$ | |
+# | $v_5 = v_4 - v_3$ | $11.6521$ | $\bar v_5 = 1$ | the output $y$ |
 #
 # Read the adjoint column from the bottom up: that is the order in which they
 # are computed. The next cell builds the same program with `autodiff_ref`,
@@ -94,26 +108,26 @@ from autodiff_ref.function import sum_to_shape  # undoes broadcasting (section 4
 # 5) and prints the adjoints the engine found.
 
 # %%
-x1 = ad.tensor(2.0, requires_grad=True)
-x2 = ad.tensor(5.0, requires_grad=True)
-v3 = ad.log(x1)
-v4 = x1 * x2
-v5 = ad.sin(x2)
-v6 = v3 + v4
-v7 = v6 - v5
-for v in (v3, v4, v5, v6, v7):
+v_m1 = ad.tensor(2.0, requires_grad=True)  # v_{-1} = x1
+v0 = ad.tensor(5.0, requires_grad=True)  # v_0 = x2
+v1 = ad.log(v_m1)
+v2 = v_m1 * v0
+v3 = ad.sin(v0)
+v4 = v1 + v2
+v5 = v4 - v3
+for v in (v1, v2, v3, v4, v5):
     v.retain_grad()
-v7.backward()
+v5.backward()
 print(f"{'value':>6} {'forward':>10} {'adjoint':>9}")
-for name, v in [("v1", x1), ("v2", x2), ("v3", v3), ("v4", v4), ("v5", v5), ("v6", v6),
-                ("v7", v7)]:
+for name, v in [("v_-1", v_m1), ("v_0", v0), ("v_1", v1), ("v_2", v2), ("v_3", v3),
+                ("v_4", v4), ("v_5", v5)]:
     print(f"{name:>6} {v.item():10.4f} {v.grad.item():9.4f}")
-assert np.isclose(x1.grad.item(), 5.5) and np.isclose(x2.grad.item(), 2 - np.cos(5.0))
+assert np.isclose(v_m1.grad.item(), 5.5) and np.isclose(v0.grad.item(), 2 - np.cos(5.0))
 
 # %% [markdown]
 # ## 2. Partial adjoints: a value used twice
 #
-# In the table, $v_1$ feeds two later values, $v_3$ and $v_4$, and its
+# In the table, $v_{-1}$ feeds two later values, $v_1$ and $v_2$, and its
 # adjoint has two terms. That is the multivariable chain rule. Suppose $v_i$
 # is an input of the nodes $j \in \operatorname{next}(i)$ (its **consumers**)
 # and of nothing else. The output depends on $v_i$ only through them, so
@@ -134,7 +148,8 @@ assert np.isclose(x1.grad.item(), 5.5) and np.isclose(x2.grad.item(), 2 - np.cos
 # gradient is wrong; *assign* instead of *add* and only the last one counts.
 #
 # **Worked example: a node used twice.** $y = (\exp(v_1) + 1)\,\exp(v_1)$,
-# computed with one call of $\exp$:
+# computed with one call of $\exp$ (a small example with its own numbering,
+# input $v_1$, as on the notation card):
 #
 # $$
 # v_2 = \exp(v_1), \qquad v_3 = v_2 + 1, \qquad v_4 = v_2 \cdot v_3 = y .
@@ -174,6 +189,36 @@ print(f"dy/dv1 from autodiff_ref: {v1.grad.item():.6g};  "
 assert np.isclose(v1.grad.item(), 10.0)
 
 # %% [markdown]
+# **Written answer (1 point): add, do not assign.** Take another program
+# with a value used several times: $a = x \cdot x$, then $y = a \cdot x$, at
+# $x = 3$. A hand-written backward pass that *assigns* each partial adjoint
+# of $x$ (`x_bar = ...`) instead of adding it (`x_bar += ...`) reports a
+# wrong $dy/dx$. Work out every partial adjoint that reaches $x$, say what
+# the assigning version reports and what the correct value is, and explain in
+# two or three sentences, in terms of paths through the graph, why adding is
+# right.
+
+# %% [markdown] answer="add_not_assign" points=1
+# ### BEGIN SOLUTION
+# **Model answer.** $\bar y = 1$. The node $y = a\cdot x$ sends
+# $\bar y \cdot a = 9$ to $x$ and $\bar a = \bar y\cdot x = 3$ to $a$. The
+# node $a = x\cdot x$ uses $x$ in both of its slots, so it sends
+# $\bar a \cdot x = 9$ to $x$ twice. The partial adjoints of $x$ are
+# $9, 9, 9$, and $\bar x = 27 = 3x^2$, the derivative of $y = x^3$.
+# Assigning keeps only the last one and reports $9$. Each partial adjoint
+# is the contribution of one path from $x$ to $y$ (one use of $x$); by the
+# multivariable chain rule the derivative is the **sum** over all paths, so
+# every contribution must be added. Assigning throws away all paths but the
+# last one processed.
+#
+# **Rubric (1 point).** Half a point for the three contributions $9, 9, 9$
+# and the two results ($27$ correct, $9$ when assigning); half a point for
+# the explanation (one partial adjoint per use or path, and the chain rule
+# sums over paths). An answer that counts only two uses of $x$ (forgetting
+# that $x\cdot x$ uses it twice, reporting $18$) gets half a point at most.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## 3. Reverse topological order
 #
 # A **topological order** of a graph lists every node after all the nodes it
@@ -187,8 +232,8 @@ assert np.isclose(v1.grad.item(), 10.0)
 # For $(\exp(v_1)+1)\exp(v_1)$ the only topological order of the three
 # operations is $v_2, v_3, v_4$ ($v_3$ needs $v_2$; $v_4$ needs both), and the
 # backward walk visits $v_4, v_3, v_2$. For $\ln x_1 + x_1x_2 - \sin x_2$
-# there are several valid orders, for example $v_3, v_4, v_5, v_6, v_7$ and
-# $v_5, v_4, v_3, v_6, v_7$; any of them works.
+# there are several valid orders of the operations, for example
+# $v_1, v_2, v_3, v_4, v_5$ and $v_3, v_2, v_1, v_4, v_5$; any of them works.
 #
 # ### How `autodiff_ref` records a graph
 #
@@ -380,25 +425,27 @@ def _check_order(order, y, what):
             "all of its inputs have been appended (post-order).")
 
 
-# (exp(v1) + 1) * exp(v1) with one exp: the only valid order is Exp, Add, Mul
-_v1 = ad.tensor(np.log(2.0), requires_grad=True)
-_v2 = ad.exp(_v1)
-_y = _v2 * (_v2 + 1)
-_order = topological_order(_y)
-_check_order(_order, _y, "(exp(v1) + 1) * exp(v1)")
-assert [n.name for n in _order] == ["ExpBackward", "AddBackward", "MulBackward"]
-# ln(x1) + x1 x2 - sin(x2): several valid orders, the last is always the subtraction
-_x1 = ad.tensor(2.0, requires_grad=True)
-_x2 = ad.tensor(5.0, requires_grad=True)
-_y = ad.log(_x1) + _x1 * _x2 - ad.sin(_x2)
-_check_order(topological_order(_y), _y, "ln(x1) + x1*x2 - sin(x2)")
-# x * x: a leaf used twice gives one node; a leaf has no nodes at all
-_x = ad.tensor([1.0, 2.0], requires_grad=True)
-_y = (_x * _x).sum()
-_check_order(topological_order(_y), _y, "(x * x).sum()")
-if list(topological_order(_x)) != []:
-    raise grading.GradingError("topological_order(x) for a leaf x (x.grad_fn is None) "
-                               "should be the empty list: a leaf has no recorded node.")
+with grading.exercise(1, "topological_order"):
+    # (exp(v1) + 1) * exp(v1) with one exp: the only valid order is Exp, Add, Mul
+    _v1 = ad.tensor(np.log(2.0), requires_grad=True)
+    _v2 = ad.exp(_v1)
+    _y = _v2 * (_v2 + 1)
+    _order = topological_order(_y)
+    _check_order(_order, _y, "(exp(v1) + 1) * exp(v1)")
+    assert [n.name for n in _order] == ["ExpBackward", "AddBackward", "MulBackward"]
+    # ln(x1) + x1 x2 - sin(x2): several valid orders, the last is always the subtraction
+    _x1 = ad.tensor(2.0, requires_grad=True)
+    _x2 = ad.tensor(5.0, requires_grad=True)
+    _y = ad.log(_x1) + _x1 * _x2 - ad.sin(_x2)
+    _check_order(topological_order(_y), _y, "ln(x1) + x1*x2 - sin(x2)")
+    # x * x: a leaf used twice gives one node; a leaf has no nodes at all
+    _x = ad.tensor([1.0, 2.0], requires_grad=True)
+    _y = (_x * _x).sum()
+    _check_order(topological_order(_y), _y, "(x * x).sum()")
+    if list(topological_order(_x)) != []:
+        raise grading.GradingError("topological_order(x) for a leaf x (x.grad_fn is None) "
+                                   "should be the empty list: a leaf has no recorded node.")
+grading.passed("topological_order")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 
@@ -472,20 +519,26 @@ _check_order(_deep, _v, "a chain 5,000 nodes deep")
 # The list makes the sum visible; real engines usually keep a running sum
 # instead (`grads[k] = grads[k] + partial`), which is the same thing. Each
 # node is processed once, and each edge carries one partial adjoint, so the
-# backward pass costs about as much as the forward pass: that is why one
-# backward pass gives the **whole** gradient for a small constant times the
-# cost of evaluating $y$.
+# backward pass costs a **small constant multiple** of the forward pass. For
+# a matrix product $Z = XW$ the backward rule computes two products of the
+# same size as the forward one ($\bar X = \bar Z W^\top$ and
+# $\bar W = X^\top \bar Z$, notebook 05), so forward plus backward cost about
+# 3 times the forward pass; element-wise operations are cheaper still. That
+# is why one backward pass gives the **whole** gradient for a small constant
+# times the cost of evaluating $y$, however many inputs there are.
 #
 # Step it through on $(\exp(v_1)+1)\exp(v_1)$ below. The black arrows are the
 # forward graph; a red arrow is a partial adjoint sent back along an edge.
 # Watch `node_to_grad[2]` collect two entries before node 2 is processed, and
-# move $v_1$ to see the numbers change.
+# move $v_1$ to see the numbers change. The slider starts at exactly
+# $v_1 = \ln 2$, the worked example ($v_2 = 2$, $\bar v_1 = 10$).
 
 # %%
-POSITIONS = {1: (0.0, 0.0), 2: (1.8, 0.0), 3: (3.6, 1.1), 4: (5.4, 0.0)}
+POSITIONS = {1: (0.0, 0.0), 2: (2.2, 0.0), 3: (4.4, 1.7), 4: (6.6, 0.0)}
 FORMULAS = {1: "$v_1$", 2: r"$v_2 = \exp(v_1)$", 3: "$v_3 = v_2 + 1$",
             4: r"$v_4 = v_2 \cdot v_3$"}
 INPUTS = {4: [2, 3], 3: [2], 2: [1], 1: []}  # node -> its inputs, in order
+BENDS = {(2, 4): -0.3, (1, 2): -0.35, (3, 4): 0.3, (2, 3): 0.3}  # red arcs bend outwards
 
 
 def node_to_grad_steps(value_v1):
@@ -514,39 +567,43 @@ def node_to_grad_steps(value_v1):
 def show_step(v1=float(np.log(2.0)), step=0):
     v, steps = node_to_grad_steps(v1)
     current, table, adjoint, sent = steps[step]
-    fig, ax = plt.subplots(figsize=(10, 4.2))
-    for j, inputs in INPUTS.items():
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    for j, inputs in INPUTS.items():  # the forward graph: straight black arrows
         for i in inputs:
             ax.annotate("", xy=POSITIONS[j], xytext=POSITIONS[i],
-                        arrowprops=dict(arrowstyle="->", color="0.3", shrinkA=28, shrinkB=28))
-    for i, j, partial in sent:
+                        arrowprops=dict(arrowstyle="->", color="0.3", shrinkA=34, shrinkB=34))
+    for i, j, partial in sent:  # partial adjoints: red arcs on the outer side of each edge
         (x0, y0), (x1, y1) = POSITIONS[j], POSITIONS[i]
+        rad = BENDS[(i, j)]
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops=dict(arrowstyle="->", color="C3", lw=1.8, shrinkA=28,
-                                    shrinkB=28, connectionstyle="arc3,rad=0.35"))
-        bend = 0.35 * np.array([y1 - y0, x0 - x1]) / 2
-        mx, my = (x0 + x1) / 2 + bend[0], (y0 + y1) / 2 + bend[1]
-        ax.text(mx, my, rf"$\bar v_{{{i}\to{j}}} = {partial:.3g}$", color="C3",
-                ha="center", va="center", fontsize=10,
-                bbox=dict(fc="white", ec="none", alpha=0.8))
+                    arrowprops=dict(arrowstyle="->", color="C3", lw=1.8, shrinkA=34,
+                                    shrinkB=34, connectionstyle=f"arc3,rad={rad}"))
+        normal = np.array([y1 - y0, x0 - x1]) / np.hypot(x1 - x0, y1 - y0)
+        mid = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+        lx, ly = mid + normal * (0.5 * rad * np.hypot(x1 - x0, y1 - y0) + np.sign(rad) * 0.28)
+        ax.text(lx, ly, rf"$\bar v_{{{i}\to{j}}} = {partial:.3g}$", color="C3",
+                ha="center", va="center", fontsize=10)
     for k, (x, y) in POSITIONS.items():
         face = "#fde2e1" if k == current else ("#eeeeee" if k in adjoint else "#e8f0fe")
-        ax.add_patch(plt.Circle((x, y), 0.42, fc=face, ec="k"))
-        ax.text(x, y + 0.1, f"$v_{k}$ = {v[k]:.3g}", ha="center", va="center", fontsize=10)
+        ax.add_patch(plt.Circle((x, y), 0.52, fc=face, ec="k", zorder=3))
+        ax.text(x, y + 0.12, f"$v_{k}$ = {v[k]:.3g}", ha="center", va="center", fontsize=10,
+                zorder=4)
         if k in adjoint:
-            ax.text(x, y - 0.15, rf"$\bar v_{k}$ = {adjoint[k]:.3g}", ha="center",
-                    va="center", color="C3", fontsize=10)
-        ax.text(x, y - 0.6, FORMULAS[k], ha="center", va="top", fontsize=9)
+            ax.text(x, y - 0.16, rf"$\bar v_{k}$ = {adjoint[k]:.3g}", ha="center",
+                    va="center", color="C3", fontsize=10, zorder=4)
+        above = k == 3  # v3's formula goes above it, clear of the arrows below
+        ax.text(x, y + (0.62 if above else -0.62), FORMULAS[k], ha="center",
+                va="bottom" if above else "top", fontsize=9)
     listing = ", ".join(f"{k}: [{', '.join(f'{p:.3g}' for p in table[k])}]"
                         for k in sorted(table, reverse=True))
-    ax.text(2.7, -1.35, "node_to_grad = {" + listing + "}", ha="center", fontsize=10,
+    ax.text(3.3, -1.55, "node_to_grad = {" + listing + "}", ha="center", fontsize=10,
             family="monospace")
     title = ("start: node_to_grad holds the seed 1 for the output" if current is None else
              f"step {step}: node {current} sums its list into its adjoint and sends "
              f"{len(INPUTS[current])} partial adjoint(s)")
     ax.set_title(title, fontsize=11)
-    ax.set_xlim(-0.7, 6.1)
-    ax.set_ylim(-1.6, 1.8)
+    ax.set_xlim(-0.7, 7.3)
+    ax.set_ylim(-1.8, 2.6)
     ax.set_aspect("equal")
     ax.axis("off")
     plt.show()
@@ -554,11 +611,15 @@ def show_step(v1=float(np.log(2.0)), step=0):
 
 values, steps = node_to_grad_steps(np.log(2.0))
 assert np.allclose(steps[2][1][2], [3.0, 2.0]) and np.isclose(steps[-1][2][1], 10.0)
+V1_CHOICES = sorted([(f"{v:.1f}", float(v)) for v in np.round(np.arange(-1.5, 1.55, 0.1), 1)]
+                    + [("ln 2", float(np.log(2.0)))], key=lambda option: option[1])
 explorer = widgets.interactive(
-    show_step,
-    v1=widgets.FloatSlider(value=float(np.log(2.0)), min=-1.5, max=1.5, step=0.01,
-                           description="v1"),
-    step=widgets.IntSlider(value=0, min=0, max=4, description="step"),
+    show_step,  # the options hold ln 2 itself, so the worked example shows 2 and 10 exactly
+    v1=widgets.SelectionSlider(options=V1_CHOICES, value=float(np.log(2.0)),
+                               description="v1", continuous_update=False,
+                               style={"description_width": "initial"}),
+    step=widgets.IntSlider(value=0, min=0, max=4, description="step",
+                           style={"description_width": "initial"}),
 )
 display(explorer)
 
@@ -692,36 +753,40 @@ def _run_gradients(y, leaves, what):
     return result
 
 
-# the seed example: y = ln(x1) + x1 x2 - sin(x2) at (2, 5): 5.5 and 2 - cos(5)
-_x1 = ad.tensor(2.0, requires_grad=True)
-_x2 = ad.tensor(5.0, requires_grad=True)
-_g = _run_gradients(ad.log(_x1) + _x1 * _x2 - ad.sin(_x2), [_x1, _x2],
-                    "ln(x1) + x1*x2 - sin(x2), [x1, x2]")
-grading.assert_close(_g[0], 5.5, name="gradients(ln(x1) + x1*x2 - sin(x2))[0] at (2, 5)")
-grading.assert_close(_g[1], 2 - np.cos(5.0),
-                     name="gradients(ln(x1) + x1*x2 - sin(x2))[1] at (2, 5) (2 - cos 5)")
-# the node used twice: (exp(v1) + 1) * exp(v1) at v1 = ln 2 gives 2*4 + 2 = 10
-_v1 = ad.tensor(np.log(2.0), requires_grad=True)
-_v2 = ad.exp(_v1)
-(_g,) = _run_gradients(_v2 * (_v2 + 1), [_v1], "(exp(v1) + 1) * exp(v1), [v1]")
-grading.assert_close(
-    _g, 10.0, name="gradients((exp(v1) + 1) * exp(v1), [v1]) at v1 = ln 2 (v2 = exp(v1) feeds "
-                   "two consumers: its adjoint is the sum 3 + 2 = 5 of two partial adjoints)")
-# the circuit (x + y) * z at (-2, 5, -4): -4, -4, 3; an unused leaf gets zeros
-_x, _yy, _z = (ad.tensor(v, requires_grad=True) for v in (-2.0, 5.0, -4.0))
-_unused = ad.tensor([1.0, 2.0], requires_grad=True)
-_g = _run_gradients((_x + _yy) * _z, [_x, _yy, _z, _unused], "(x + y) * z, [x, y, z, unused]")
-grading.assert_close(np.array(_g[:3], dtype=float), np.array([-4.0, -4.0, 3.0]),
-                     name="gradients((x + y) * z, [x, y, z]) at (-2, 5, -4)")
-grading.assert_close(_g[3], np.zeros(2), name="gradients(...) for a leaf of shape (2,) that y "
-                                               "does not use (zeros of the leaf's shape)")
-# broadcasting: a of shape (3,) plus B of shape (2, 3); the gradient of a has a's shape
-_a = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
-_B = ad.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]], requires_grad=True)
-_g = _run_gradients(((_a + _B) * _B).sum(), [_a, _B], "((a + B) * B).sum(), a (3,), B (2, 3)")
-grading.assert_close(_g[0], _B.data.sum(axis=0),
-                     name="gradients(((a + B) * B).sum())[0], a of shape (3,) broadcast to (2, 3)")
-grading.assert_close(_g[1], _a.data + 2 * _B.data, name="gradients(((a + B) * B).sum())[1]")
+with grading.exercise(2, "gradients", needs=[(1, "topological_order")]):
+    # the running example: y = ln(x1) + x1 x2 - sin(x2) at (2, 5): 5.5 and 2 - cos(5)
+    _x1 = ad.tensor(2.0, requires_grad=True)
+    _x2 = ad.tensor(5.0, requires_grad=True)
+    _g = _run_gradients(ad.log(_x1) + _x1 * _x2 - ad.sin(_x2), [_x1, _x2],
+                        "ln(x1) + x1*x2 - sin(x2), [x1, x2]")
+    grading.assert_close(_g[0], 5.5, name="gradients(ln(x1) + x1*x2 - sin(x2))[0] at (2, 5)")
+    grading.assert_close(_g[1], 2 - np.cos(5.0),
+                         name="gradients(ln(x1) + x1*x2 - sin(x2))[1] at (2, 5) (2 - cos 5)")
+    # the node used twice: (exp(v1) + 1) * exp(v1) at v1 = ln 2 gives 2*4 + 2 = 10
+    _v1 = ad.tensor(np.log(2.0), requires_grad=True)
+    _v2 = ad.exp(_v1)
+    (_g,) = _run_gradients(_v2 * (_v2 + 1), [_v1], "(exp(v1) + 1) * exp(v1), [v1]")
+    grading.assert_close(
+        _g, 10.0, name="gradients((exp(v1) + 1) * exp(v1), [v1]) at v1 = ln 2 (v2 = exp(v1) feeds "
+                       "two consumers: its adjoint is the sum 3 + 2 = 5 of two partial adjoints)")
+    # the circuit (x + y) * z at (-2, 5, -4): -4, -4, 3; an unused leaf gets zeros
+    _x, _yy, _z = (ad.tensor(v, requires_grad=True) for v in (-2.0, 5.0, -4.0))
+    _unused = ad.tensor([1.0, 2.0], requires_grad=True)
+    _g = _run_gradients((_x + _yy) * _z, [_x, _yy, _z, _unused], "(x + y) * z, [x, y, z, unused]")
+    grading.assert_close(np.array(_g[:3], dtype=float), np.array([-4.0, -4.0, 3.0]),
+                         name="gradients((x + y) * z, [x, y, z]) at (-2, 5, -4)")
+    grading.assert_close(_g[3], np.zeros(2), name="gradients(...) for a leaf of shape (2,) that y "
+                                                   "does not use (zeros of the leaf's shape)")
+    # broadcasting: a of shape (3,) plus B of shape (2, 3); the gradient of a has a's shape
+    _ab = [np.array([1.0, 2.0, 3.0]), np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]])]
+    _ref = [ad.tensor(v, requires_grad=True) for v in _ab]  # autodiff_ref's own backward
+    ((_ref[0] + _ref[1]) * _ref[1]).sum().backward()
+    _a, _B = (ad.tensor(v, requires_grad=True) for v in _ab)
+    _g = _run_gradients(((_a + _B) * _B).sum(), [_a, _B], "((a + B) * B).sum(), a (3,), B (2, 3)")
+    for _k, _what in enumerate(["a, of shape (3,), broadcast to (2, 3)", "B"]):
+        grading.assert_close(_g[_k], _ref[_k].grad.data,
+                             name=f"gradients(((a + B) * B).sum())[{_k}] for {_what}, vs autodiff_ref")
+grading.passed("gradients")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 
@@ -824,6 +889,246 @@ except NotImplementedError:
     print("Finish exercises 1 and 2 to compare your backward pass with the engine's.")
 
 # %% [markdown]
+# ### Recording the graph yourself
+#
+# `gradients` walked a graph that `autodiff_ref` had recorded. The recording
+# is the other half of an engine, and for scalars it fits in one class. Let
+# every operation return a new object that remembers, for each operand, the
+# **local derivative** of the result with respect to that operand, as a
+# number computed during the forward pass (this is the `local` dictionary of
+# the walkthrough above, stored in the values themselves). The backward pass
+# then needs no backward rules at all: it visits the values so that each one
+# comes after all of its consumers, and **adds** local derivative × the
+# consumer's adjoint into each operand's `grad`.
+#
+# For the order, use the second method of section 3 this time, **counting
+# consumers**: first walk the graph once (with a stack) and count, for each
+# value, how many edges lead from it to a consumer; then start from the
+# output with a list of "ready" values, and each time a value is processed,
+# decrement the count of each operand it sends to, and make an operand
+# ready when its count reaches zero (all of its consumers have sent their
+# part). A value used twice by the same operation (`a * a`) is two edges.
+#
+# ### Exercise 3 (3 points): a scalar reverse-mode engine
+#
+# Complete `Value`: the operations `+`, `*`, `**` (by a plain number), `exp`,
+# `log`, `sin`, `tanh`, each returning a **new** `Value` with its `parents`,
+# and `backward`. Derive each local derivative yourself. The remaining
+# operations (`-`, `/`, the reflected ones) are written for you in terms of
+# these. Use `math` for the functions of a float; no `autodiff_ref`, no
+# recursion (the hidden tests use a graph thousands of values deep).
+#
+# *The autograder lets this answer use nothing of `ad`.*
+
+# %% solution="value_engine" exact=true dunder_methods=true
+class Value:
+    """A scalar that records how it was computed: a tiny reverse-mode engine.
+
+    Value(3.0) is a leaf. Every operation returns a new Value whose `parents`
+    is a tuple of (operand, local) pairs, one per operand: the operand Value
+    (a plain number c enters as the constant leaf as_value(c)) and the
+    derivative of the result with respect to that operand at the current
+    values, a float. `grad` is 0.0 until backward() fills it.
+    """
+
+    def __init__(self, data, parents=()):
+        self.data = float(data)
+        self.parents = tuple(parents)
+        self.grad = 0.0
+
+    def __repr__(self):
+        return f"Value({self.data:.6g}, grad={self.grad:.6g})"
+
+    def __add__(self, other):  # self + other
+        ### BEGIN SOLUTION
+        other = as_value(other)
+        return Value(self.data + other.data, [(self, 1.0), (other, 1.0)])
+        ### END SOLUTION
+
+    def __mul__(self, other):  # self * other
+        ### BEGIN SOLUTION
+        other = as_value(other)
+        return Value(self.data * other.data, [(self, other.data), (other, self.data)])
+        ### END SOLUTION
+
+    def __pow__(self, p):  # self ** p for a plain number p
+        ### BEGIN SOLUTION
+        return Value(self.data**p, [(self, p * self.data ** (p - 1))])
+        ### END SOLUTION
+
+    def exp(self):
+        ### BEGIN SOLUTION
+        e = math.exp(self.data)
+        return Value(e, [(self, e)])
+        ### END SOLUTION
+
+    def log(self):  # the natural logarithm, for data > 0
+        ### BEGIN SOLUTION
+        return Value(math.log(self.data), [(self, 1.0 / self.data)])
+        ### END SOLUTION
+
+    def sin(self):
+        ### BEGIN SOLUTION
+        return Value(math.sin(self.data), [(self, math.cos(self.data))])
+        ### END SOLUTION
+
+    def tanh(self):
+        ### BEGIN SOLUTION
+        t = math.tanh(self.data)
+        return Value(t, [(self, 1.0 - t * t)])
+        ### END SOLUTION
+
+    # written for you: the other operations reuse the ones above
+    def __radd__(self, other):  # other + self
+        return self + other
+
+    def __rmul__(self, other):  # other * self
+        return self * other
+
+    def __neg__(self):  # -self
+        return self * -1.0
+
+    def __sub__(self, other):  # self - other
+        return self + (-as_value(other))
+
+    def __rsub__(self, other):  # other - self
+        return as_value(other) + (-self)
+
+    def __truediv__(self, other):  # self / other
+        return self * as_value(other) ** -1.0
+
+    def __rtruediv__(self, other):  # other / self
+        return as_value(other) * self ** -1.0
+
+    def backward(self):
+        """Fill v.grad = d self / d v for self and every Value it depends on.
+
+        Assumes a fresh graph (every grad still 0.0); seeds self.grad = 1.0.
+        Each Value is processed once, after all of its consumers, and adds
+        its contribution to each operand's grad. No recursion: graphs may be
+        thousands of Values deep.
+        """
+        ### BEGIN SOLUTION
+        consumers, seen, stack = {}, {id(self)}, [self]
+        while stack:
+            value = stack.pop()
+            for operand, local in value.parents:
+                consumers[id(operand)] = consumers.get(id(operand), 0) + 1
+                if id(operand) not in seen:
+                    seen.add(id(operand))
+                    stack.append(operand)
+        self.grad = 1.0
+        ready = [self]
+        while ready:
+            value = ready.pop()
+            for operand, local in value.parents:
+                operand.grad += local * value.grad
+                consumers[id(operand)] -= 1
+                if consumers[id(operand)] == 0:
+                    ready.append(operand)
+        ### END SOLUTION
+
+
+def as_value(u):
+    """A Value unchanged; a plain number c as a constant leaf Value(c)."""
+    return u if isinstance(u, Value) else Value(u)
+
+
+# %% test="test_value_engine" points=3
+_VALUE_OPS = {"exp": Value.exp, "log": Value.log, "sin": Value.sin, "tanh": Value.tanh}
+_AD_OPS = {"exp": ad.exp, "log": ad.log, "sin": ad.sin, "tanh": ad.tanh}
+
+
+def _check_value(build, xs, what):
+    """build(ops, leaves) on Values and on autodiff_ref tensors: same value, same grads?"""
+    leaves = [Value(x) for x in xs]
+    out = build(_VALUE_OPS, leaves)
+    if not isinstance(out, Value):
+        raise grading.GradingError(f"{what} should give a Value, got {out!r}.")
+    try:
+        out.backward()
+    except RecursionError:
+        raise grading.GradingError(
+            f"({what}).backward() raised RecursionError: keep your own stack (a list) in a "
+            "loop instead of calling a function recursively.") from None
+    tensors = [ad.tensor(x, requires_grad=True) for x in xs]
+    ref = build(_AD_OPS, tensors)
+    ref.backward()
+    grading.assert_close(out.data, ref.item(), rtol=1e-12, name=f"the value of {what}")
+    for k, (leaf, t) in enumerate(zip(leaves, tensors)):
+        grading.assert_close(leaf.grad, 0.0 if t.grad is None else t.grad.item(), rtol=1e-10,
+                             atol=1e-12, name=f"leaf {k} .grad after ({what}).backward()")
+
+
+with grading.exercise(3, "Value"):
+    # the running example at (2, 5): 5.5 and 2 - cos 5
+    _check_value(lambda O, v: O["log"](v[0]) + v[0] * v[1] - O["sin"](v[1]), [2.0, 5.0],
+                 "log(x1) + x1 * x2 - sin(x2) at (2, 5)")
+    # y = a * x with a = x * x at x = 3: three partial adjoints 9 + 9 + 9 = 27
+    _check_value(lambda O, v: (v[0] * v[0]) * v[0], [3.0], "(x * x) * x at x = 3")
+    # (exp(v1) + 1) exp(v1) at ln 2: v2 = exp(v1) collects 3 + 2 = 5, v1 gets 10
+    _v1 = Value(math.log(2.0))
+    _v2 = _v1.exp()
+    _v3 = _v2 + 1
+    (_v2 * _v3).backward()
+    grading.assert_close([_v1.grad, _v2.grad, _v3.grad], [10.0, 5.0, 2.0], rtol=1e-12,
+                         name="[v1.grad, v2.grad, v3.grad] for (exp(v1) + 1) exp(v1), v1 = ln 2")
+    _check_value(lambda O, v: O["tanh"](v[0] ** 3 / 2 - 1 / v[1]) * (2 - v[0]), [0.5, -1.5],
+                 "tanh(x^3 / 2 - 1 / y) * (2 - x) at (0.5, -1.5)")
+grading.passed("Value")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng()
+
+
+def _random_build(rng, n, depth):
+    """A random expression builder(O, v) in n leaves, with constants and shared leaves."""
+    if depth == 0 or rng.random() < 0.15:
+        i = int(rng.integers(n))
+        return lambda O, v: v[i]
+    c = float(np.round(rng.uniform(0.5, 2.5), 2) * rng.choice([-1.0, 1.0]))
+    p = float(rng.choice([2.0, 3.0, -1.0, 0.5, -0.5]))
+    fa, fb = _random_build(rng, n, depth - 1), _random_build(rng, n, depth - 1)
+    return [lambda O, v: fa(O, v) + fb(O, v), lambda O, v: fa(O, v) * fb(O, v),
+            lambda O, v: fa(O, v) - fb(O, v), lambda O, v: fa(O, v) / (1.5 + fb(O, v) ** 2),
+            lambda O, v: fa(O, v) * fa(O, v), lambda O, v: c * fa(O, v) + fa(O, v),
+            lambda O, v: c - fa(O, v), lambda O, v: c / (2 + O["sin"](fa(O, v))),
+            lambda O, v: O["exp"](O["sin"](fa(O, v))), lambda O, v: O["tanh"](fa(O, v)),
+            lambda O, v: O["log"](1 + fa(O, v) ** 2), lambda O, v: (1 + fa(O, v) ** 2) ** p,
+            ][int(rng.integers(12))]
+
+
+for _ in range(25):
+    _n = int(_rng.integers(1, 4))
+    _xs = [float(x) for x in _rng.uniform(-1.5, 1.5, _n)]
+    _check_value(_random_build(_rng, _n, int(_rng.integers(1, 5))), _xs,
+                 f"a random expression in {_n} input(s) at {np.round(_xs, 4).tolist()}")
+
+
+def _deep(O, v):
+    u = v[0]
+    for _ in range(3000):
+        u = O["sin"](u * 0.9) + v[0] * 0.001
+    return u
+
+
+_check_value(_deep, [float(_rng.uniform(0.2, 1.0))], "a chain of 3,000 steps (thousands of Values deep)")
+_check_value(lambda O, v: v[0] * 0.0 + 1.0, [2.0], "x * 0.0 + 1.0 (a zero local derivative)")
+
+
+def _diamonds(O, v):
+    u = v[0]
+    for _ in range(8):  # w is used twice, and so is u: every step is a diamond
+        w = O["sin"](u)
+        u = w * u + w
+    return u
+
+
+_check_value(_diamonds, [float(_rng.uniform(0.3, 1.0))],
+             "8 diamonds u <- sin(u) * u + sin(u) (an intermediate used twice: its grad is "
+             "complete only after both consumers have sent their part)")
+### END HIDDEN TESTS
+
+# %% [markdown]
 # ## 5. Adjoints of data structures
 #
 # Programs do not only compute with numbers: they put values into tuples,
@@ -891,7 +1196,8 @@ print("y = x[1] * x[1] + x[0] at x = [1, 2, 3]: x.grad =", x.grad.data,
 # framework you will meet. The rules, in the order you will trip over them:
 #
 # * **`requires_grad=True`** marks a tensor you want gradients for. Only
-#   operations involving such tensors are recorded.
+#   operations involving such tensors are recorded, **at the moment they
+#   run**.
 # * **Leaves** are the tensors you created (`x.is_leaf`, `x.grad_fn is None`);
 #   **intermediates** are computed. After `y.backward()`, every leaf that `y`
 #   depends on has its gradient in **`.grad`**. Intermediates do not keep
@@ -907,11 +1213,18 @@ print("y = x[1] * x[1] + x[0] at x = [1, 2, 3]: x.grad =", x.grad.data,
 #   gradients stop there, and the value acts as a constant.
 # * **Python control flow** just works: the graph records the operations that
 #   actually ran, so loops and `if`s are differentiated along the path taken.
-# * **`y.backward(gradient=v)`**: without an argument, `y` must be a scalar and
-#   the seed is $\bar y = 1$. For a non-scalar `y`, the seed $v$ (the shape
+# * **`y.backward(gradient=u)`**: without an argument, `y` must be a scalar and
+#   the seed is $\bar y = 1$. For a non-scalar `y`, the seed $u$ (the shape
 #   of `y`) is the upstream gradient, and the result in `x.grad` is the
-#   vector-Jacobian product $v^\top J$. For `y = 2 * x`, $J = 2I$ and
-#   `v = [1, 0, 0]` gives `[2, 0, 0]`.
+#   vector-Jacobian product $u^\top J$. For `y = 2 * x`, $J = 2I$ and
+#   `u = [1, 0, 0]` gives `[2, 0, 0]`.
+#
+# **Common mistake:** setting `requires_grad` after the computation.
+# `x = ad.tensor(x0)`, `y = f(x)`, then `x.requires_grad = True` and
+# `y.backward()`: when `y` was computed, nothing asked for a graph, so none
+# was recorded, and marking `x` afterwards does not go back in time (the
+# engine raises "does not require grad"). Mark the leaves first, then
+# compute.
 #
 # For example, for $y = 2x^\top x$ at $x = (0, 1, 2, 3)$ the gradient is
 # $4x = (0, 4, 8, 12)$:
@@ -930,373 +1243,279 @@ x3 = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
 print("y = 2x, backward(gradient=[1, 0, 0]): x.grad =", x3.grad)
 
 # %% [markdown]
-# ### Exercise 3 (1 point): gradients accumulate
+# ### Exercise 4 (4 points): predict what the engine does
 #
-# Write `accumulate(f, g, x0)` with **one** leaf `x`, and return three
-# snapshots of `x.grad`. Return copies (`x.grad.numpy().copy()`): a snapshot
-# that shares memory with `x.grad`, or is `x.grad` itself, changes when you
-# clear it.
+# Time to test your model of these rules. Below are twelve small
+# situations. For each one, **predict** what `autodiff_ref` will do, without
+# running it: write `predict_semantics(x0, u)`, which returns your
+# predictions for a 1-D array `x0` (the value of `x`) and a 1-D array `u` of
+# the same length, as a dictionary with these keys. An array prediction is a
+# NumPy array computed from `x0` and `u` (derive the gradient by hand, then
+# write it with NumPy); `None` means "the attribute is `None`"; a boolean
+# answers a yes/no question. The cell after your answer runs every
+# situation in the engine and shows your predictions beside what happened.
 #
-# *The autograder lets this answer use `ad.tensor`.*
-
-# %% solution="accumulate" allow="tensor"
-def accumulate(f, g, x0):
-    """Three snapshots of x.grad for the leaf x = ad.tensor(x0, requires_grad=True).
-
-    f, g: functions that take a Tensor of x0's shape and return a scalar Tensor.
-    Returns (first, second, third), NumPy arrays of x0's shape:
-      first:  x.grad after f(x).backward();
-      second: x.grad after then also calling g(x).backward(), without clearing;
-      third:  x.grad after clearing it and calling g(x).backward() once more.
-    """
-    ### BEGIN SOLUTION
-    x = ad.tensor(x0, requires_grad=True)
-    f(x).backward()
-    first = x.grad.numpy().copy()
-    g(x).backward()
-    second = x.grad.numpy().copy()
-    x.grad = None
-    g(x).backward()
-    third = x.grad.numpy().copy()
-    return first, second, third
-    ### END SOLUTION
-
-
-# %% test="test_accumulate" points=1
-def _check_accumulate(f, g, x0, grad_f, grad_g, what):
-    result = accumulate(f, g, x0.copy())
-    if result is None or len(result) != 3:
-        raise grading.GradingError(f"accumulate({what}) should return three arrays "
-                                   f"(first, second, third), got {result!r}.")
-    first, second, third = (np.asarray(r.data if isinstance(r, ad.Tensor) else r,
-                                       dtype=float) for r in result)
-    grading.assert_close(first, grad_f, name=f"accumulate({what})[0] (x.grad after f's backward)")
-    if second.shape == grad_g.shape and np.allclose(second, grad_g) and \
-            not np.allclose(grad_f, 0):
-        raise grading.GradingError(
-            f"accumulate({what})[1] equals the gradient of g alone, but backward adds into "
-            "x.grad: after f(x).backward() and g(x).backward() on the same leaf, without "
-            "clearing, x.grad holds grad f + grad g. Use one leaf x for all three steps.")
-    if second.shape == grad_g.shape and np.allclose(second, 0) and \
-            not np.allclose(grad_f + grad_g, 0):
-        raise grading.GradingError(
-            f"accumulate({what})[1] is all zeros: you returned x.grad itself (or an array "
-            "sharing its memory) and then cleared it. Return copies: x.grad.numpy().copy().")
-    grading.assert_close(second, grad_f + grad_g,
-                         name=f"accumulate({what})[1] (x.grad after f's and g's backward: "
-                              "grad f + grad g)")
-    if third.shape == grad_g.shape and np.allclose(third, grad_f + 2 * grad_g):
-        raise grading.GradingError(
-            f"accumulate({what})[2] equals grad f + 2 grad g: x.grad was not cleared before "
-            "the third backward. Set x.grad = None (or x.grad.zero_()) first.")
-    grading.assert_close(third, grad_g,
-                         name=f"accumulate({what})[2] (x.grad after clearing and g's backward)")
-
-
-# f = 2 x^T x has gradient 4x = [0, 4, 8, 12] at x = [0, 1, 2, 3]; g = sum(x) has gradient 1
-_x0 = np.arange(4.0)
-_check_accumulate(lambda x: 2 * (x @ x), lambda x: x.sum(), _x0,
-                  np.array([0.0, 4.0, 8.0, 12.0]), np.ones(4), "2 x^T x, sum(x), [0, 1, 2, 3]")
-### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng()
-for _ in range(3):
-    _shape = [(int(_rng.integers(2, 6)),), (2, 3), (3, 1, 2)][int(_rng.integers(3))]
-    _x0 = _rng.uniform(-1, 1, _shape)
-    _W = _rng.standard_normal(_shape)
-    _f = lambda x: (ad.sin(x) * _W).sum()  # noqa: E731
-    _gf = lambda x: (x * x * x).sum() + x.sum()  # noqa: E731
-    _check_accumulate(_f, _gf, _x0, np.cos(_x0) * _W, 3 * _x0**2 + 1,
-                      f"sum(sin(x) * W), sum(x^3 + x), x of shape {_shape}")
-### END HIDDEN TESTS
-
-# %% [markdown]
-# ### Exercise 4 (1 point): leaves and intermediates
+# Every situation starts from a fresh leaf `x = ad.tensor(x0, requires_grad=True)`
+# unless it says otherwise.
 #
-# Write `leaf_and_intermediate(h, f, x0)`: with `y = h(x)` an intermediate
-# tensor and `z = f(y)` a scalar, return $\partial z/\partial x$ and
-# $\partial z/\partial y$ using **one** call of `z.backward()`.
+# | key | situation | predict |
+# |---|---|---|
+# | `"first"` | `(2 * (x @ x)).backward()` | `x.grad` |
+# | `"accumulated"` | then, on the same `x`, `x.sum().backward()` | `x.grad` |
+# | `"cleared"` | then `x.grad = None` and `(x * x * x).sum().backward()` | `x.grad` |
+# | `"intermediate"` | `h = x * x`, `z = (h * h).sum()`, `z.backward()` | `h.grad` |
+# | `"retained"` | as before, with `h.retain_grad()` before `z.backward()` | `h.grad` |
+# | `"through_intermediate"` | the same run | `x.grad` |
+# | `"detached"` | `(x * (x * x).detach()).sum().backward()` | `x.grad` |
+# | `"vjp"` | `(x * x.sum()).backward(gradient=u)` (each entry $x_i \sum_j x_j$) | `x.grad` |
+# | `"doubling"` | `doubling(x).backward(gradient=u)` with `doubling` below | `x.grad` |
+# | `"no_grad"` | `with ad.no_grad(): y = (x * x).sum()` | `y.requires_grad` |
+# | `"late_requires_grad_raises"` | `x = ad.tensor(x0)` (no `requires_grad`), `y = (x * x).sum()`, then `x.requires_grad = True` and `y.backward()` | does `backward` raise? |
+# | `"second_backward_raises"` | `y = (x * x).sum()`, `y.backward()`, then `y.backward()` again | does the second call raise? |
 #
-# *The autograder lets this answer use `ad.tensor`.*
-
-# %% solution="leaf_and_intermediate" allow="tensor"
-def leaf_and_intermediate(h, f, x0):
-    """dz/dx and dz/dy for y = h(x), z = f(y), from a single backward pass.
-
-    h: a function from a Tensor of x0's shape to a Tensor (any shape);
-    f: a function from such a Tensor to a scalar Tensor.
-    Returns (dz_dx, dz_dy): NumPy arrays with the shapes of x0 and of y.
-    """
-    ### BEGIN SOLUTION
-    x = ad.tensor(x0, requires_grad=True)
-    y = h(x)
-    y.retain_grad()
-    f(y).backward()
-    return x.grad.numpy().copy(), y.grad.numpy().copy()
-    ### END SOLUTION
-
-
-# %% test="test_leaf_and_intermediate" points=1
-def _check_leaf_and_intermediate(h, f, x0, what):
-    try:
-        result = leaf_and_intermediate(h, f, x0.copy())
-    except AttributeError as err:
-        raise grading.GradingError(
-            f"leaf_and_intermediate({what}) raised AttributeError ({err}). If y.grad was "
-            "None: an intermediate tensor keeps its gradient only if you call "
-            "y.retain_grad() before backward.") from None
-    if result is None or len(result) != 2 or any(r is None for r in result):
-        raise grading.GradingError(
-            f"leaf_and_intermediate({what}) returned {result!r}; expected two arrays "
-            "(dz_dx, dz_dy). If dz_dy is None: call y.retain_grad() before z.backward().")
-    x = ad.tensor(x0, requires_grad=True)
-    y = ad.tensor(h(ad.tensor(x0)).data, requires_grad=True)
-    (dz_dy,) = ad.grad(f(y), y)
-    (dz_dx,) = ad.grad(f(h(x)), x)
-    grading.assert_close(result[0], dz_dx.data, name=f"leaf_and_intermediate({what})[0] (dz/dx)")
-    grading.assert_close(result[1], dz_dy.data, name=f"leaf_and_intermediate({what})[1] (dz/dy)")
-
-
-# y = x * x, z = sum(y * y) at x = [1, 2, 3]: dz/dy = 2y = [2, 8, 18], dz/dx = 4x^3 = [4, 32, 108]
-_check_leaf_and_intermediate(lambda x: x * x, lambda y: (y * y).sum(), np.array([1.0, 2.0, 3.0]),
-                             "y = x * x, z = sum(y * y), x = [1, 2, 3]")
-_r = leaf_and_intermediate(lambda x: x * x, lambda y: (y * y).sum(), np.array([1.0, 2.0, 3.0]))
-grading.assert_close(_r[1], np.array([2.0, 8.0, 18.0]), name="dz/dy for y = x * x, z = sum(y^2)")
-### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng()
-for _ in range(3):
-    _n, _m = int(_rng.integers(2, 6)), int(_rng.integers(2, 6))
-    _A = _rng.standard_normal((_m, _n))
-    _c = _rng.standard_normal(_m)
-    _check_leaf_and_intermediate(lambda x: ad.tanh(ad.tensor(_A) @ x),
-                                 lambda y: (ad.sin(y) * _c).sum() + (y * y).sum(),
-                                 _rng.uniform(-1, 1, _n),
-                                 f"y = tanh(A x) with A of shape ({_m}, {_n}), "
-                                 "z = sum(sin(y) c) + sum(y^2)")
-### END HIDDEN TESTS
-
-# %% [markdown]
-# ### Exercise 5 (1 point): holding part of a function constant with `detach`
+# The `doubling` function runs ordinary Python control flow on tensors: it
+# starts with $b = 2a$, doubles $b$ while $\|b\| < 1000$, and returns $b$ if
+# $\sum_i b_i > 0$ and $100\,b$ otherwise. Whatever the number of loop
+# iterations, the result is $k\,a$ for a number $k$ that depends on $a$.
+# For example $a = 1.5$ gives $b = 3 \cdot 2^9 = 1536 = 1024\,a$ and
+# $c = 1024\,a$, while $a = -0.75$ gives $b = -1.5\cdot 2^{10} = -1536 =
+# 2048\,a$ and, since $\sum b < 0$, $c = 100\,b = 204800\,a$.
 #
-# Sometimes a value must be used but not differentiated through (a target in
-# reinforcement learning, a running statistic). Write
-# `grad_with_constant(f, g, x0)`: the gradient of
-# $L(x) = \sum f(x) \odot g(x)$ where $g(x)$ is treated as a **constant**: its
-# value is used, but no gradient flows through it. With $f(x) = x$ and
-# $g(x) = x \odot x$ at $x = (0, 1, 2, 3)$ that is $g(x) = (0, 1, 4, 9)$, not
-# the full gradient $3x^2 = (0, 3, 12, 27)$.
-#
-# *The autograder lets this answer use `ad.tensor`.*
+# *The autograder lets this answer use nothing of `ad`: predict, do not
+# run.*
 
-# %% solution="grad_with_constant" allow="tensor"
-def grad_with_constant(f, g, x0):
-    """The gradient of sum(f(x) * g(x)) with g(x) held constant (detached).
-
-    f, g: functions from a Tensor of x0's shape to Tensors of one common shape.
-    Returns a NumPy array of x0's shape.
-    """
-    ### BEGIN SOLUTION
-    x = ad.tensor(x0, requires_grad=True)
-    (f(x) * g(x).detach()).sum().backward()
-    return x.grad.numpy().copy()
-    ### END SOLUTION
-
-
-# %% test="test_grad_with_constant" points=1
-def _check_constant(f, g, x0, what):
-    x = ad.tensor(x0, requires_grad=True)
-    (f(x) * ad.tensor(g(ad.tensor(x0)).data)).sum().backward()
-    full = ad.tensor(x0, requires_grad=True)
-    (f(full) * g(full)).sum().backward()
-    got = grad_with_constant(f, g, x0.copy())
-    if got is not None and np.shape(got) == x0.shape and \
-            np.allclose(got, full.grad.data) and not np.allclose(full.grad.data, x.grad.data):
-        raise grading.GradingError(
-            f"grad_with_constant({what}) is the full gradient of sum(f(x) * g(x)): the "
-            "gradient also flowed through g(x). Use g(x).detach() to hold it constant.")
-    grading.assert_close(got, x.grad.data, name=f"grad_with_constant({what})")
-
-
-# the d2l example: f(x) = x, g(x) = x * x at [0, 1, 2, 3] gives g(x) = [0, 1, 4, 9]
-_check_constant(lambda x: x, lambda x: x * x, np.arange(4.0), "f = x, g = x * x, [0, 1, 2, 3]")
-grading.assert_close(grad_with_constant(lambda x: x, lambda x: x * x, np.arange(4.0)),
-                     np.array([0.0, 1.0, 4.0, 9.0]),
-                     name="grad_with_constant(f = x, g = x * x) at [0, 1, 2, 3]")
-### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng()
-for _ in range(3):
-    _n = int(_rng.integers(2, 6))
-    _A = _rng.standard_normal((3, _n))
-    _check_constant(lambda x: ad.sin(x) * x, lambda x: ad.exp(x * 0.5) + x * x,
-                    _rng.uniform(-1, 1, _n), f"f = sin(x) x, g = exp(x/2) + x^2, n = {_n}")
-    _check_constant(lambda x: ad.tensor(_A) @ x, lambda x: ad.tanh(ad.tensor(_A) @ (x * x)),
-                    _rng.uniform(-1, 1, _n), f"f = A x, g = tanh(A x^2), A of shape (3, {_n})")
-### END HIDDEN TESTS
-
-# %% [markdown]
-# ### Exercise 6 (1 point): gradients through Python control flow
-#
-# Write `doubling(a)` with ordinary Python control flow on tensors: start with
-# $b = 2a$; while $\|b\| < 1000$, double $b$; then return $c = b$ if
-# $\sum b > 0$, and $c = 100\, b$ otherwise. (`b.norm()` gives $\|b\|$, and a
-# comparison of a one-element tensor with a number works in `while` and
-# `if`.) Whatever the number of loop iterations, $c = k\,a$ for a number $k$
-# that depends on $a$, so the gradient of $c$ is that multiplier $k$: the
-# engine differentiates the path that actually ran.
-#
-# Use tensor operations throughout (no `.data`, no NumPy on the values), or
-# the result is cut off from the graph.
-
-# %% solution="doubling"
+# %%
 def doubling(a):
-    """c = k a with the doubling loop above.
-
-    a: a Tensor (any shape, not all zeros), possibly with requires_grad=True.
-    Returns c, a Tensor of a's shape computed from a with tensor operations:
-    b = 2a; while ||b|| < 1000: b = 2b; c = b if sum(b) > 0 else 100 b.
-    """
-    ### BEGIN SOLUTION
+    """c = k a: b = 2a, doubled while ||b|| < 1000; c = b if sum(b) > 0 else 100 b."""
     b = a * 2
     while b.norm() < 1000:
         b = b * 2
     if b.sum() > 0:
         return b
     return 100 * b
+
+# %% solution="predict_semantics"
+def predict_semantics(x0, u):
+    """Your predictions for the situations of the table.
+
+    x0, u: 1-D NumPy arrays of the same length (x0 not all zeros).
+    Returns a dict with the twelve keys of the table: NumPy arrays of x0's
+    shape for the gradients, None where you predict None, and booleans
+    (True / False) for "no_grad" and the two "..._raises" questions.
+    """
+    ### BEGIN SOLUTION
+    k = 2.0
+    while np.linalg.norm(k * x0) < 1000:
+        k *= 2
+    if np.sum(k * x0) <= 0:
+        k *= 100
+    return {
+        "first": 4 * x0,
+        "accumulated": 4 * x0 + 1,
+        "cleared": 3 * x0**2,
+        "intermediate": None,
+        "retained": 2 * x0**2,
+        "through_intermediate": 4 * x0**3,
+        "detached": x0**2,
+        "vjp": np.sum(x0) * u + np.dot(u, x0),
+        "doubling": k * u,
+        "no_grad": False,
+        "late_requires_grad_raises": True,
+        "second_backward_raises": True,
+    }
     ### END SOLUTION
 
 
-# %% test="test_doubling" points=1
-def _multiplier(a0):
-    """k with doubling(a) = k a, computed with NumPy."""
-    k = 2.0
-    while np.linalg.norm(k * a0) < 1000:
-        k *= 2
-    return k if np.sum(k * a0) > 0 else 100 * k
+# %% [markdown]
+# The reveal: this cell runs each situation in `autodiff_ref` for
+# $x_0 = (0, 1, 2, 3)$ and $u = (1, -1, 0, 2)$ and prints it beside your
+# prediction.
+
+# %%
+def _raises(run):
+    try:
+        run()
+    except RuntimeError:
+        return True
+    return False
 
 
-def _check_doubling(a0, what):
-    a = ad.tensor(a0, requires_grad=True)
-    c = doubling(a)
-    k = _multiplier(a0)
-    if c is None:
-        raise grading.GradingError(f"doubling({what}) returned None. Did you forget `return`?")
-    grading.assert_close(c, k * a0, rtol=1e-12, name=f"doubling({what}) (expected {k:g} a)")
-    if not isinstance(c, ad.Tensor) or not c.requires_grad:
+def _engine_does(x0, u):
+    """What autodiff_ref does in each situation of the table."""
+    out = {}
+    x = ad.tensor(x0, requires_grad=True)
+    (2 * (x @ x)).backward()
+    out["first"] = x.grad.numpy().copy()
+    x.sum().backward()
+    out["accumulated"] = x.grad.numpy().copy()
+    x.grad = None
+    (x * x * x).sum().backward()
+    out["cleared"] = x.grad.numpy().copy()
+    for keep in (False, True):
+        x = ad.tensor(x0, requires_grad=True)
+        h = x * x
+        if keep:
+            h.retain_grad()
+        (h * h).sum().backward()
+        out["retained" if keep else "intermediate"] = None if h.grad is None else h.grad.numpy()
+    out["through_intermediate"] = x.grad.numpy()
+    x = ad.tensor(x0, requires_grad=True)
+    (x * (x * x).detach()).sum().backward()
+    out["detached"] = x.grad.numpy()
+    x = ad.tensor(x0, requires_grad=True)
+    (x * x.sum()).backward(gradient=u)
+    out["vjp"] = x.grad.numpy()
+    x = ad.tensor(x0, requires_grad=True)
+    doubling(x).backward(gradient=u)
+    out["doubling"] = x.grad.numpy()
+    with ad.no_grad():
+        out["no_grad"] = (x * x).sum().requires_grad
+    late = ad.tensor(x0)
+    y_late = (late * late).sum()
+    late.requires_grad = True
+    out["late_requires_grad_raises"] = _raises(y_late.backward)
+    x = ad.tensor(x0, requires_grad=True)
+    y_twice = (x * x).sum()
+    y_twice.backward()
+    out["second_backward_raises"] = _raises(y_twice.backward)
+    return out
+
+
+x0_demo, u_demo = np.arange(4.0), np.array([1.0, -1.0, 0.0, 2.0])
+try:
+    predicted = predict_semantics(x0_demo.copy(), u_demo.copy())
+except NotImplementedError:
+    predicted = None
+    print("Write predict_semantics (exercise 4) to see your predictions beside the engine's.\n")
+print(f"{'key':>26} | {'autodiff_ref':>26} | your prediction")
+for key, result in _engine_does(x0_demo, u_demo).items():
+    mine = predicted.get(key, "(missing)") if isinstance(predicted, dict) else "-"
+    print(f"{key:>26} | {str(result):>26} | {mine}")
+
+# %% test="test_predict_semantics" points=4
+_WHY = {
+    "first": "the gradient of 2 x^T x is 4x",
+    "accumulated": "backward ADDS into x.grad: nothing cleared it after the first call",
+    "cleared": "after x.grad = None only the gradient of sum(x^3) is there",
+    "intermediate": "an intermediate does not keep its gradient (it is None)",
+    "retained": "retain_grad() keeps dz/dh = 2h in h.grad",
+    "through_intermediate": "z = sum(x^4)",
+    "detached": "detach() makes x * x a constant: only the first factor is differentiated",
+    "vjp": "backward(gradient=u) computes u^T J, here J = (sum x) I + x 1^T",
+    "doubling": "the gradient of c = k a is k times the upstream u, with k from the path "
+                "that ran (the loop count and the if)",
+    "no_grad": "nothing is recorded under no_grad: y does not require grad",
+    "late_requires_grad_raises": "y was computed before x required grad, so no graph exists",
+    "second_backward_raises": "the first backward freed the graph's saved values",
+}
+
+
+def _check_predictions(x0, u, what):
+    got = predict_semantics(x0.copy(), u.copy())
+    engine = _engine_does(x0, u)
+    if not isinstance(got, dict) or set(got) != set(engine):
         raise grading.GradingError(
-            f"doubling({what}) returned a value with no graph behind it: compute c with tensor "
-            "operations on a (b * 2, b.norm(), b.sum()), not with .data or NumPy.")
-    upstream = np.linspace(1.0, 2.0, a0.size).reshape(a0.shape)
-    c.backward(gradient=upstream)
-    grading.assert_close(a.grad, k * upstream, rtol=1e-12,
-                         name=f"the gradient of doubling({what}) (the multiplier {k:g})")
+            f"predict_semantics({what}) should return a dict with the keys {sorted(engine)}; "
+            f"got {sorted(got) if isinstance(got, dict) else got!r}.")
+    for key, want in engine.items():
+        name = f"predict_semantics({what})['{key}']"
+        if want is None or isinstance(want, (bool, np.bool_)):
+            if not (got[key] is want or (isinstance(got[key], (bool, np.bool_))
+                                         and want is not None and bool(got[key]) == want)):
+                raise grading.GradingError(f"{name} is {got[key]!r}, but the engine gives "
+                                           f"{want!r}: {_WHY[key]}.")
+        elif got[key] is None or isinstance(got[key], (bool, np.bool_)):
+            raise grading.GradingError(f"{name} should be an array like x0, got {got[key]!r}.")
+        else:
+            grading.assert_close(got[key], want, rtol=1e-10, atol=1e-12,
+                                 name=f"{name} ({_WHY[key]})")
 
 
-# a = 1.5: b = 3 doubled 9 times is 1536 >= 1000, so c = 1024 a; a = -0.75 gives c = 102400 a
-_check_doubling(np.array(1.5), "1.5")
-_check_doubling(np.array(-0.75), "-0.75")
+with grading.exercise(4, "predict_semantics"):
+    # x0 = [0, 1, 2, 3], v = [1, -1, 0, 2], as in the table above
+    _check_predictions(np.arange(4.0), np.array([1.0, -1.0, 0.0, 2.0]), "[0, 1, 2, 3], v")
+    # a = -0.75 gives b = -1536 = 2048 a and c = 100 b = 204800 a
+    _check_predictions(np.array([-0.75]), np.array([1.0]), "[-0.75], [1]")
+grading.passed("predict_semantics")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
-for _ in range(3):
-    _shape = [(), (3,), (2, 2)][int(_rng.integers(3))]
-    _a0 = _rng.uniform(-1, 1, _shape) * 10 ** _rng.uniform(-3, 1)
-    _check_doubling(_a0, f"a random tensor of shape {_shape}")
-# the norm reaches exactly 1000: (0.6, 0.8) * 1000 / 1024 doubled ten times; the loop stops
-_check_doubling(np.array([600.0, 800.0]) / 1024, "[600, 800] / 1024 (the norm reaches exactly "
-                                                  "1000 and the loop stops: < 1000, not <=)")
-# the sum is exactly 0 (not > 0): c = 100 b
-_check_doubling(np.array([0.5, -0.5]), "[0.5, -0.5] (sum(b) = 0 is not > 0, so c = 100 b)")
-# the sum is positive but below 1
-_check_doubling(np.array([1.0, -1.0 + 1e-4]), "[1, -1 + 1e-4] (sum(b) is small but positive)")
-# already large: b = 2a passes 1000 at once, so the loop never runs and c = 2a
-_check_doubling(np.array([800.0, 600.0]), "[800, 600] (norm 1000: b = 2a is returned at once)")
+for _ in range(4):
+    _n = int(_rng.integers(1, 6))
+    _x0 = _rng.uniform(-1, 1, _n) * 10 ** _rng.uniform(-3, 1)
+    _check_predictions(_x0, _rng.standard_normal(_n), f"a random x0 of length {_n}, random v")
+_check_predictions(np.array([0.5, -0.5]), _rng.standard_normal(2),
+                   "[0.5, -0.5] (sum(b) = 0 is not > 0, so c = 100 b)")
+_check_predictions(np.array([1.0, -1.0 + 1e-4]), _rng.standard_normal(2),
+                   "[1, -1 + 1e-4] (sum(b) is small but positive: c = b)")
+_check_predictions(np.array([800.0, 600.0]), _rng.standard_normal(2),
+                   "[800, 600] (b = 2a already has norm 2000: the loop never runs)")
+_check_predictions(np.array([600.0, 800.0]) / 1024, _rng.standard_normal(2),
+                   "[600, 800] / 1024 (the norm reaches exactly 1000: < 1000, not <=)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# The plot shows $c = k\,a$ for a scalar $a$ and its derivative $k$ found by
-# the engine: a staircase of powers of two, and a factor 100 for negative $a$.
-# Between the jumps each piece is a straight line, and on each piece the
-# gradient is exact; at the jumps the function is not even continuous, and
-# the engine still reports the slope of the piece it evaluated. That is what
-# "differentiating the path that ran" means.
+# **Written answer (1 point): why a second `backward` fails.** The last
+# situation raised an error. Explain why the engine frees what the nodes
+# saved (`node.ctx`) at the end of `backward`, what `retain_graph=True`
+# changes and at what price, and name one situation in which you need it.
+
+# %% [markdown] answer="why_backward_twice_fails" points=1
+# ### BEGIN SOLUTION
+# **Model answer.** The backward rules need values of the forward pass (the
+# operands of a multiplication, the output of `exp`, the activations of every
+# layer); each node keeps them in its context. Once `backward` has run every
+# node's rule, the graph has done its job: in training, the next step builds
+# a new graph from new inputs. So the engine frees the saved values at once,
+# which releases the largest block of memory a training step uses (all
+# activations) before the next forward pass. A second `backward` would need
+# those values again, they are gone, and the engine raises instead of
+# returning a wrong gradient. `retain_graph=True` keeps them, so the same
+# graph can be back-propagated again, at the price of holding all that memory
+# until the graph itself is dropped. It is needed when several backward
+# passes go through one graph: two losses that share a trunk and are
+# back-propagated separately (e.g. a GAN's two players, or a multi-task
+# network), several VJPs of one output (the rows of a Jacobian by reverse
+# mode), or `create_graph=True` for higher derivatives.
+#
+# **Rubric (1 point).** Half a point for "the saved forward values needed by
+# the backward rules are freed to save memory (they would otherwise stay
+# alive), so a second pass has nothing to work with"; half a point for what
+# `retain_graph` does (keeps them, costs memory) together with one valid use.
+# ### END SOLUTION
+
+# %% [markdown]
+# The plot shows `doubling` for scalar $a$: $c = k\,a$ and the derivative $k$
+# found by the engine, a staircase of powers of two, with a factor 100 for
+# negative $a$. Between the jumps each piece is a straight line, and on each
+# piece the gradient is exact; at the jumps the function is not even
+# continuous, and the engine still reports the slope of the piece it
+# evaluated. That is what "differentiating the path that ran" means.
 
 # %%
 a_grid = np.geomspace(0.01, 10, 90)
-try:
-    slopes, values = [], []
-    for sign in (1.0, -1.0):
-        for value in sign * a_grid:
-            a = ad.tensor(value, requires_grad=True)
-            c = doubling(a)
-            c.backward()
-            values.append(c.item())
-            slopes.append(a.grad.item())
-    n = len(a_grid)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    left.loglog(a_grid, values[:n], ".-", ms=3, label="a > 0: c")
-    left.loglog(a_grid, -np.array(values[n:]), ".-", ms=3, label="a < 0: -c")
-    left.set_xlabel("|a|")
-    left.set_title("c = doubling(a)")
-    left.legend()
-    right.loglog(a_grid, slopes[:n], ".", label="a > 0")
-    right.loglog(a_grid, slopes[n:], ".", label="a < 0")
-    right.set_xlabel("|a|")
-    right.set_title("dc/da from autodiff_ref: the multiplier k")
-    right.legend()
-    plt.show()
-except NotImplementedError:
-    print("Finish exercise 6 to see the plot.")
-
-# %% [markdown]
-# ### Exercise 7 (1 point): backward with an upstream gradient
-#
-# Write `vjp_by_backward(f, x0, v)`: the vector-Jacobian product $v^\top J$
-# of $f$ at $x_0$, where `f` returns a tensor that need not be a scalar. One
-# call of `backward` with the argument `gradient=v` does it. For
-# $f(x) = 2x$ and $v = (1, 0, 0)$ the answer is $(2, 0, 0)$.
-#
-# *The autograder lets this answer use `ad.tensor`.*
-
-# %% solution="vjp_by_backward" allow="tensor"
-def vjp_by_backward(f, x0, v):
-    """v^T J for the Jacobian J of f at x0, with one backward call.
-
-    f: a function from a Tensor of x0's shape to a Tensor y (any shape);
-    x0: a NumPy array; v: a NumPy array of y's shape (the upstream gradient).
-    Returns a NumPy array of x0's shape: sum over i of v[i] * dy[i]/dx.
-    """
-    ### BEGIN SOLUTION
-    x = ad.tensor(x0, requires_grad=True)
-    f(x).backward(gradient=v)
-    return x.grad.numpy().copy()
-    ### END SOLUTION
-
-
-# %% test="test_vjp_by_backward" points=1
-def _check_vjp(f, x0, v, what):
-    _, expected = ad.functional.vjp(f, ad.tensor(x0), ad.tensor(v))
-    got = vjp_by_backward(f, x0.copy(), v.copy())
-    ones = ad.functional.vjp(f, ad.tensor(x0), ad.tensor(np.ones_like(v)))[1]
-    grading.assert_close(got, expected.data, name=f"vjp_by_backward({what})",
-                         without_upstream=ones.data)
-
-
-# y = 2x, v = [1, 0, 0]: [2, 0, 0]; y = x * x at [1, 2, 3] with v = [0, 1, 0]: [0, 4, 0]
-_check_vjp(lambda x: 2 * x, np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 0.0]),
-           "2x, x = [1, 2, 3], v = [1, 0, 0]")
-grading.assert_close(vjp_by_backward(lambda x: 2 * x, np.array([1.0, 2.0, 3.0]),
-                                     np.array([1.0, 0.0, 0.0])), np.array([2.0, 0.0, 0.0]),
-                     name="vjp_by_backward(2x, [1, 2, 3], [1, 0, 0])")
-_check_vjp(lambda x: x * x, np.array([1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.0]),
-           "x * x, x = [1, 2, 3], v = [0, 1, 0]")
-### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng()
-for _ in range(3):
-    _n, _m = int(_rng.integers(2, 6)), int(_rng.integers(2, 6))
-    _A = _rng.standard_normal((_m, _n))
-    _check_vjp(lambda x: ad.tanh(ad.tensor(_A) @ ad.sin(x)), _rng.uniform(-1, 1, _n),
-               _rng.standard_normal(_m), f"tanh(A sin(x)), A of shape ({_m}, {_n}), random v")
-    _check_vjp(lambda x: x.reshape(1, -1) * x.reshape(-1, 1), _rng.uniform(-1, 1, _n),
-               _rng.standard_normal((_n, _n)), f"the outer product x x^T, n = {_n}, random v")
-### END HIDDEN TESTS
+slopes, values = [], []
+for sign in (1.0, -1.0):
+    for value in sign * a_grid:
+        a = ad.tensor(value, requires_grad=True)
+        c = doubling(a)
+        c.backward()
+        values.append(c.item())
+        slopes.append(a.grad.item())
+n = len(a_grid)
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+left.loglog(a_grid, values[:n], ".-", ms=3, label="a > 0: c")
+left.loglog(a_grid, -np.array(values[n:]), ".-", ms=3, label="a < 0: -c")
+left.set_xlabel("|a|")
+left.set_ylabel("|c| = |doubling(a)|")
+left.set_title("c = doubling(a)")
+left.legend(loc="center left")
+right.loglog(a_grid, slopes[:n], ".", label="a > 0")
+right.loglog(a_grid, slopes[n:], ".", label="a < 0")
+right.set_xlabel("|a|")
+right.set_ylabel("dc/da = k (from autodiff_ref)")
+right.set_title("the multiplier k of the path that ran")
+right.legend(loc="lower left")
+plt.show()
 
 # %% [markdown]
 # ## 7. Backprop vs reverse mode that extends the graph
@@ -1368,7 +1587,7 @@ display(ad.viz.draw(d1, show_grad=False))
 # $x = (1, 2)$: $H = \begin{pmatrix} 4 & 2 \\ 2 & 12 \end{pmatrix}$, so
 # $v = (1, 0)$ gives $Hv = (4, 2)$ and $v = (1, -1)$ gives $(2, -10)$.
 #
-# ### Exercise 8 (2 points): a Hessian-vector product
+# ### Exercise 5 (2 points): a Hessian-vector product
 #
 # Write `hvp(f, x0, v)` with two calls of `ad.grad`: the first with
 # `create_graph=True`. (`ad.grad(outputs, inputs, ...)` returns a tuple with
@@ -1409,14 +1628,16 @@ def _check_hvp(f, x0, v, what, expected=None):
     grading.assert_close(got, expected, rtol=1e-9, atol=1e-10, name=f"hvp({what})")
 
 
-_f = lambda x: x[0] * x[0] * x[1] + x[1] ** 3  # noqa: E731
-_check_hvp(_f, np.array([1.0, 2.0]), np.array([1.0, 0.0]),
-           "x1^2 x2 + x2^3, x = (1, 2), v = (1, 0)", expected=np.array([4.0, 2.0]))
-_check_hvp(_f, np.array([1.0, 2.0]), np.array([1.0, -1.0]),
-           "x1^2 x2 + x2^3, x = (1, 2), v = (1, -1)", expected=np.array([2.0, -10.0]))
-# y = (exp(x) + 1) exp(x) at ln 2: the second derivative 18
-_check_hvp(lambda x: ((ad.exp(x) + 1) * ad.exp(x)).sum(), np.array([np.log(2.0)]),
-           np.array([1.0]), "(exp(x) + 1) exp(x) at x = ln 2, v = 1", expected=np.array([18.0]))
+with grading.exercise(5, "hvp"):
+    _f = lambda x: x[0] * x[0] * x[1] + x[1] ** 3  # noqa: E731
+    _check_hvp(_f, np.array([1.0, 2.0]), np.array([1.0, 0.0]),
+               "x1^2 x2 + x2^3, x = (1, 2), v = (1, 0)", expected=np.array([4.0, 2.0]))
+    _check_hvp(_f, np.array([1.0, 2.0]), np.array([1.0, -1.0]),
+               "x1^2 x2 + x2^3, x = (1, 2), v = (1, -1)", expected=np.array([2.0, -10.0]))
+    # y = (exp(x) + 1) exp(x) at ln 2: the second derivative 18
+    _check_hvp(lambda x: ((ad.exp(x) + 1) * ad.exp(x)).sum(), np.array([np.log(2.0)]),
+               np.array([1.0]), "(exp(x) + 1) exp(x) at x = ln 2, v = 1", expected=np.array([18.0]))
+grading.passed("hvp")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 for _ in range(3):
@@ -1459,7 +1680,7 @@ try:
     print(f"n = {n}: hvp took {1e3 * t_hvp:.1f} ms, the full Hessian {1e3 * t_full:.1f} ms; "
           f"largest difference of H v: {np.max(np.abs(H @ v - product)):.1e}")
 except NotImplementedError:
-    print("Finish exercise 8 to compare hvp with the full Hessian.")
+    print("Finish exercise 5 (hvp) to compare it with the full Hessian.")
 
 # %% [markdown]
 # ## Summary
@@ -1478,13 +1699,18 @@ except NotImplementedError:
 # * The **`node_to_grad`** algorithm: sum a node's list, call its backward
 #   rule (a VJP), append the results to its inputs' lists, undo broadcasting
 #   with a sum. Each node once, each edge once: a gradient costs a small
-#   constant times the forward pass.
+#   constant multiple of the forward pass (about 3 times in all for a matrix
+#   product). Recording the graph is the other half: a `Value` that stores
+#   its operands with their local derivatives, and a backward pass that
+#   counts consumers and **adds** (`+=`) into each operand's `grad`.
 # * Containers have adjoint containers: `b = d["cat"]` adds $\bar b$ into
 #   `d_bar["cat"]`; indexing a tensor scatters its adjoint back.
-# * In a framework: leaves keep `.grad`, intermediates only with
-#   `retain_grad`; `backward` **accumulates** until you clear it; `detach`
-#   makes a constant; control flow is differentiated along the path taken;
-#   `backward(gradient=v)` computes $v^\top J$.
+# * In a framework: set `requires_grad` **before** computing; leaves keep
+#   `.grad`, intermediates only with `retain_grad`; `backward`
+#   **accumulates** until you clear it; `detach` makes a constant; control
+#   flow is differentiated along the path taken; `backward(gradient=u)`
+#   computes $u^\top J$; a second `backward` through the same graph needs
+#   `retain_graph=True`.
 # * Recording the backward pass as new nodes (**extending the graph**,
 #   `create_graph=True`) makes gradients differentiable: second derivatives
 #   and **Hessian-vector products** $Hv = \nabla(\nabla f^\top v)$ at the cost

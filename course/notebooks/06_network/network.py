@@ -30,14 +30,16 @@
 # 1. the network for one example, its forward pass, and the derivation of
 #    every gradient (parameters **and** input) with a worked example;
 # 2. the same computation for a batch of examples stored as rows, in a
-#    numerically stable form;
+#    numerically stable form (you derive the batched backward pass);
 # 3. training with gradient descent and momentum on three interleaved
 #    spirals, with a loss curve and a decision boundary;
-# 4. activation functions and their derivatives: saturation, vanishing
-#    gradients through a deep stack, and ReLU units that die.
+# 4. activation functions and their derivatives: backpropagation through a
+#    deep stack and the vanishing gradients it shows, maxout units that
+#    route their gradient, and ReLU units that die.
 #
 # **How this notebook works.** Read from top to bottom and run each cell
-# (Shift-Enter). There are five exercises (9 points). In each one, replace
+# (Shift-Enter). There are seven exercises (14 points) and one written
+# answer (1 point, graded by hand). In each exercise, replace
 # `raise NotImplementedError()` with your code, then run the test cell right
 # below it. The visible tests use the numbers from the text; when the
 # notebook is graded, further hidden tests run your function on fresh random
@@ -45,6 +47,17 @@
 # (transposed, missing a sum over the batch, off by a factor, ...). The
 # answers use NumPy only, not `autodiff_ref`. Every other cell runs without
 # your code; cells that need an exercise say which one to finish.
+#
+# **Run All stops at the first unfinished exercise**: its test cell raises an
+# error, and Jupyter does not run the cells after it. While you work, run the
+# cells one by one (or use *Run All Above* on the cell you are working on),
+# and do the exercises in order.
+#
+# Symbols follow the course's [notation card](../notation.md). In particular
+# $\delta$ always denotes the gradient of the loss with respect to a
+# **pre-activation** (a $z$ or a $\theta$, the input of a nonlinearity or of
+# the softmax); the gradient with respect to anything else is written with a
+# bar, $\bar h = \partial J/\partial h$.
 
 # %%
 # %matplotlib inline
@@ -158,15 +171,19 @@ assert abs(J_ex - 1.0550) < 5e-5
 # raising any other score raises it.
 #
 # **Step 2: into the hidden layer.** $\theta = Uh + b_2$ has Jacobian
-# $\partial\theta/\partial h = U$, so $\partial J/\partial h = \delta_1 U$
-# ($1 \times D_h$). ReLU acts element by element, so its Jacobian is the
-# diagonal matrix $\operatorname{diag}(\operatorname{ReLU}'(z))$ with
+# $\partial\theta/\partial h = U$, so the gradient with respect to the
+# hidden **activations** is $\bar h = \partial J/\partial h = \delta_1 U$
+# ($1 \times D_h$). That is not yet an error signal $\delta$: $h$ is the
+# output of a nonlinearity, not a pre-activation. ReLU acts element by
+# element, so its Jacobian is the diagonal matrix
+# $\operatorname{diag}(\operatorname{ReLU}'(z))$ with
 # $\operatorname{ReLU}'(z) = 1$ where $z > 0$ and $0$ where $z \le 0$ (at
 # exactly $0$ we take $0$, as PyTorch and `autodiff_ref` do). Multiplying a
 # row vector by a diagonal matrix multiplies it entry by entry:
 #
 # $$
-# \delta_2 = \frac{\partial J}{\partial z} = \delta_1 U \circ
+# \delta_2 = \frac{\partial J}{\partial z} = \bar h \circ
+# \operatorname{ReLU}'(z)^\top = \delta_1 U \circ
 # \operatorname{ReLU}'(z)^\top \qquad (1 \times D_h).
 # $$
 #
@@ -196,7 +213,7 @@ assert abs(J_ex - 1.0550) < 5e-5
 # makes reverse mode cost about as much as the forward pass.
 #
 # **Worked example, continued.** $\delta_1 = (0.3482 - 1,\ 0.5741,\ 0.0777) =
-# (-0.6518,\ 0.5741,\ 0.0777)$. Then $\delta_1 U = (-0.7295,\ 1.2259,\
+# (-0.6518,\ 0.5741,\ 0.0777)$. Then $\bar h = \delta_1 U = (-0.7295,\ 1.2259,\
 # -0.7295)$, and since $z_3 = -1 < 0$ the third entry is switched off:
 # $\delta_2 = (-0.7295,\ 1.2259,\ 0)$. So
 #
@@ -258,37 +275,39 @@ assert np.allclose(by_hand["x"].ravel(), [-1.9554, 1.2259], atol=5e-5)
 # J = \frac1N \sum_{i=1}^N -\log \hat Y_{i, y_i}.
 # $$
 #
-# **The batched backward pass.** Each example contributes $\frac1N$ of its
-# own loss, so its error signals are the single-example ones divided by $N$,
-# and stacking them as rows gives
+# **The batched backward pass: yours to derive** (Exercise 2). You know the
+# single-example gradients of section 2; the batched ones follow from them
+# with four facts, no new calculus:
 #
-# $$
-# \Delta_1 = \frac{1}{N}(\hat Y - Y) \ (N \times C),\qquad
-# \Delta_2 = \Delta_1 U \circ \operatorname{ReLU}'(Z) \ (N \times D_h).
-# $$
+# 1. *The mean.* $J = \frac1N \sum_i J_i$, and differentiation is linear:
+#    every gradient of $J$ is $\frac1N$ times the sum of the gradients of the
+#    per-example losses $J_i$.
+# 2. *Rows do not mix.* Row $i$ of $Z$, $H$, $\Theta$ and $\hat Y$ depends
+#    only on row $i$ of $X$, and $J_i$ only on row $i$ of $\Theta$. So the
+#    gradient of $J$ with respect to row $i$ of any of these matrices is
+#    $\frac1N$ times the single-example gradient of $J_i$, written as a row.
+#    Stacking those rows gives an $N \times C$ matrix of output error signals
+#    and an $N \times D_h$ matrix of hidden error signals (call them
+#    $\Delta_1$ and $\Delta_2$); the gradient with respect to $X$ is stacked
+#    the same way.
+# 3. *Shared parameters add up.* $W, b_1, U, b_2$ are used by every example,
+#    so their gradient is the sum over $i$ of the per-example gradients, each
+#    an outer product. A sum of outer products is one matrix product:
+#    $\sum_i a_i b_i^\top = A^\top B$ when $a_i^\top$ and $b_i^\top$ are the
+#    rows of $A$ and $B$.
+# 4. *Broadcasting.* A bias was added to every row; its gradient sums over
+#    the rows (the adjoint of broadcasting, notebook 05).
 #
-# Row $i$ of $\Delta_1$ is $\delta_1^{(i)}/N$, row $i$ of $\Delta_2$ is
-# $\delta_2^{(i)}/N$. A parameter is shared by all examples, so its gradient
-# is the **sum** of the per-example gradients, and a sum of outer products is
-# a matrix product: $\sum_i a_i b_i^\top = A^\top B$ when $a_i^\top$ and
-# $b_i^\top$ are the rows of $A$ and $B$. A bias was broadcast to every row,
-# so its gradient sums the rows (the adjoint of broadcasting, notebook 05).
-# Each input row, on the other hand, affects only its own term:
+# Then check every shape against the parameter it belongs to ($W$ is $D_h
+# \times D_x$, the biases are `(Dh,)` and `(C,)`, $\partial J/\partial X$ is
+# $N \times D_x$): only one arrangement of transposes fits, and with $N = 1$
+# your formulas must reduce to those of section 2, transposed into rows.
 #
-# $$
-# \frac{\partial J}{\partial U} = \Delta_1^\top H,\quad
-# \frac{\partial J}{\partial b_2} = \Delta_1^\top \mathbf{1},\quad
-# \frac{\partial J}{\partial W} = \Delta_2^\top X,\quad
-# \frac{\partial J}{\partial b_1} = \Delta_2^\top \mathbf{1},\quad
-# \frac{\partial J}{\partial X} = \Delta_2 W .
-# $$
-#
-# Check the shapes, it catches most mistakes: $\Delta_1^\top H$ is $(C \times
-# N)(N \times D_h) = C \times D_h$ like $U$; $\Delta_2^\top X$ is $D_h \times
-# D_x$ like $W$; $\Delta_2 W$ is $(N \times D_h)(D_h \times D_x) = N \times
-# D_x$ like $X$; the sums over rows have the shapes `(C,)` and `(Dh,)` of the
-# biases. With $N = 1$ these are exactly the formulas of section 2,
-# transposed into rows.
+# > **Common mistake:** dividing by $N$ twice. Put the $\frac1N$ of the mean
+# > into the output error signals once; everything computed from them (the
+# > hidden error signals, all five gradients) inherits it. Averaging a bias
+# > gradient over the rows (`mean(axis=0)`) on top of that makes it $N$
+# > times too small, and the test says "off by a constant factor".
 #
 # **Numerical stability.** `np.exp(1000.0)` is `inf`, and logits that large
 # do occur when training goes astray. Softmax does not change if the same
@@ -350,6 +369,102 @@ loss_ad, t_ad = network_ad(x_ex.T, np.array([0]), params_ex)
 print(f"loss from autodiff_ref: {loss_ad.item():.4f}")
 
 # %% [markdown]
+# The test cells below use a few helpers: they call your function, check
+# the type and shape of what it returns, and compute the expected values
+# with `autodiff_ref`. You do not need to read them.
+
+# %%
+# the parameters of the worked example, biases as 1-D arrays
+_ex = {"W": np.array([[1.0, 0.0], [-1.0, 1.0], [0.5, -1.0]]), "b1": np.array([0.0, -0.5, 0.5]),
+       "U": np.array([[1.0, -1.0, 2.0], [0.0, 1.0, 1.0], [-1.0, 0.0, 0.0]]),
+       "b2": np.array([0.0, 0.5, 0.0])}
+
+
+def _entry(cache, key, call):
+    if not isinstance(cache, dict):
+        raise grading.GradingError(f"{call} should return (loss, cache) with cache a dict, "
+                                   f"got {type(cache).__name__} as the second value.")
+    if key not in cache:
+        raise grading.GradingError(f"the cache returned by {call} has no entry {key!r}; "
+                                   "it needs 'X', 'y', 'Z', 'H', 'Theta' and 'Yhat'.")
+    return cache[key]
+
+
+def _grad_entry(grads, key, call):
+    if not isinstance(grads, dict):
+        raise grading.GradingError(f"{call} should return a dict of gradients, "
+                                   f"got {type(grads).__name__}.")
+    if key not in grads:
+        raise grading.GradingError(f"the dict returned by {call} has no entry {key!r}; it "
+                                   "needs 'W', 'b1', 'U', 'b2' and 'X'.")
+    return grads[key]
+
+
+def _ad_grads(X, y, params):
+    loss, t = network_ad(X, y, params)
+    loss.backward()
+    return {k: t[k].grad.numpy() for k in ("W", "b1", "U", "b2", "X")}
+
+
+def _cache_from_ad(X, y, params):
+    t = network_ad(X, y, params)[1]
+    return dict({k: t[k].numpy().copy() for k in ("Z", "H", "Theta", "Yhat")},
+                X=np.array(X, dtype=np.float64), y=np.array(y))
+
+
+def _pair(result, call):
+    if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(d, dict)
+                                                                   for d in result)):
+        raise grading.GradingError(f"{call} should return a tuple of two dicts "
+                                   "(new_params, new_velocity).")
+    return result
+
+
+def _stack_case(rng, widths, activation, scale=1.0):
+    """Random inputs for a stack with the given widths [D_0, ..., D_L]."""
+    X = rng.standard_normal((int(rng.integers(2, 6)), widths[0]))
+    weights = [scale * rng.standard_normal((o, i)) / np.sqrt(i) for i, o in zip(widths, widths[1:])]
+    biases = [0.5 * rng.standard_normal(o) for o in widths[1:]]
+    return X, weights, biases, rng.standard_normal((len(X), widths[-1])), activation
+
+
+def _check_stack(case, what):
+    expected = stack_ad(*case)
+    copies = [case[0].copy(), [W.copy() for W in case[1]], [b.copy() for b in case[2]],
+              case[3].copy(), case[4]]
+    result = stack_gradients(*copies)
+    if not (isinstance(result, tuple) and len(result) == 2
+            and all(len(r) == len(case[1]) for r in result)):
+        raise grading.GradingError(f"stack_gradients for {what} should return (grads_W, grads_b), "
+                                   f"two lists of {len(case[1])} arrays (one per layer).")
+    for kind, got, exp in [("W", result[0], expected[0]), ("b", result[1], expected[1])]:
+        for layer, (g, e) in enumerate(zip(got, exp)):
+            grading.assert_close(g, e, rtol=1e-9, atol=1e-12,
+                                 name=f"dJ/d{kind} of layer {layer} (0 = next to the input) "
+                                      f"for {what}, vs autodiff_ref")
+
+
+def _maxout_ad(X, W, c, grad_H):
+    Xt, Wt, ct = (ad.tensor(a, requires_grad=True) for a in (X, W, c))
+    H = (Xt @ Wt.transpose(1, 2) + ct.reshape(len(W), 1, W.shape[1])).max(axis=0)
+    H.backward(ad.tensor(grad_H))
+    return H.numpy(), {"X": Xt.grad.numpy(), "W": Wt.grad.numpy(), "c": ct.grad.numpy()}
+
+
+def _check_maxout(rng, k, N, Dx, Dh, what):
+    args = (rng.standard_normal((N, Dx)), rng.standard_normal((k, Dh, Dx)),
+            rng.standard_normal((k, Dh)), rng.standard_normal((N, Dh)))
+    H_exp, g_exp = _maxout_ad(*args)
+    result = maxout_layer(*[a.copy() for a in args])
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        raise grading.GradingError("maxout_layer should return (H, grads) with grads a dict.")
+    grading.assert_close(result[0], H_exp, rtol=1e-12, name=f"H of maxout_layer for {what}")
+    for key in ("X", "W", "c"):
+        grading.assert_close(result[1].get(key), g_exp[key], rtol=1e-10, atol=1e-12,
+                             name=f"grads[{key!r}] of maxout_layer for {what}, vs autodiff_ref")
+
+
+# %% [markdown]
 # ### Exercise 1 (2 points): the forward pass, with a cache
 #
 # Write `forward(X, y, params)` for a batch. Besides the loss it returns a
@@ -389,36 +504,40 @@ def forward(X, y, params):
 
 
 # %% test="test_forward" points=2
-def _entry(cache, key, call):
-    if not isinstance(cache, dict):
-        raise grading.GradingError(f"{call} should return (loss, cache) with cache a dict, "
-                                   f"got {type(cache).__name__} as the second value.")
-    if key not in cache:
-        raise grading.GradingError(f"the cache returned by {call} has no entry {key!r}; "
-                                   "it needs 'X', 'y', 'Z', 'H', 'Theta' and 'Yhat'.")
-    return cache[key]
-
-
-_ex = {"W": np.array([[1.0, 0.0], [-1.0, 1.0], [0.5, -1.0]]), "b1": np.array([0.0, -0.5, 0.5]),
-       "U": np.array([[1.0, -1.0, 2.0], [0.0, 1.0, 1.0], [-1.0, 0.0, 0.0]]),
-       "b2": np.array([0.0, 0.5, 0.0])}
 # the worked example: one row x = (1, 2), class 0
-_call = "forward([[1.0, 2.0]], [0], worked-example params)"
-_result = forward(np.array([[1.0, 2.0]]), np.array([0]), {k: v.copy() for k, v in _ex.items()})
-if not (isinstance(_result, tuple) and len(_result) == 2):
-    raise grading.GradingError(f"{_call} should return a tuple (loss, cache).")
-loss, cache = _result
-grading.assert_close(_entry(cache, "Z", _call), np.array([[1.0, 0.5, -1.0]]),
-                     name=f"cache['Z'] of {_call}", rtol=1e-12)
-grading.assert_close(_entry(cache, "H", _call), np.array([[1.0, 0.5, 0.0]]),
-                     name=f"cache['H'] of {_call}", rtol=1e-12)
-grading.assert_close(_entry(cache, "Theta", _call), np.array([[0.5, 1.0, -1.0]]),
-                     name=f"cache['Theta'] of {_call}", rtol=1e-12)
-grading.assert_close(_entry(cache, "Yhat", _call),
-                     np.exp([[0.5, 1.0, -1.0]]) / np.exp([0.5, 1.0, -1.0]).sum(),
-                     name=f"cache['Yhat'] of {_call} ((0.3482, 0.5741, 0.0777))", rtol=1e-9)
-grading.assert_close(loss, -np.log(np.exp(0.5) / (np.exp(0.5) + np.exp(1.0) + np.exp(-1.0))),
-                     name=f"the loss of {_call} (-log 0.3482 = 1.0550)", rtol=1e-9)
+with grading.exercise(1, "forward"):
+    _call = "forward([[1.0, 2.0]], [0], worked-example params)"
+    _result = forward(np.array([[1.0, 2.0]]), np.array([0]),
+                      {k: v.copy() for k, v in _ex.items()})
+    if not (isinstance(_result, tuple) and len(_result) == 2):
+        raise grading.GradingError(f"{_call} should return a tuple (loss, cache).")
+    loss, cache = _result
+    grading.assert_close(_entry(cache, "Z", _call), np.array([[1.0, 0.5, -1.0]]),
+                         name=f"cache['Z'] of {_call}", rtol=1e-12)
+    grading.assert_close(_entry(cache, "H", _call), np.array([[1.0, 0.5, 0.0]]),
+                         name=f"cache['H'] of {_call}", rtol=1e-12)
+    grading.assert_close(_entry(cache, "Theta", _call), np.array([[0.5, 1.0, -1.0]]),
+                         name=f"cache['Theta'] of {_call}", rtol=1e-12)
+    grading.assert_close(_entry(cache, "Yhat", _call),
+                         np.exp([[0.5, 1.0, -1.0]]) / np.exp([0.5, 1.0, -1.0]).sum(),
+                         name=f"cache['Yhat'] of {_call} ((0.3482, 0.5741, 0.0777))", rtol=1e-9)
+    grading.assert_close(loss, -np.log(np.exp(0.5) / (np.exp(0.5) + np.exp(1.0) + np.exp(-1.0))),
+                         name=f"the loss of {_call} (-log 0.3482 = 1.0550)", rtol=1e-9)
+    # large logits: U and b2 times 1000 give scores (500, 1000, -1000) for the worked example;
+    # -log Yhat is 500 for class 0 and 2000 for class 2, without overflow or log(0)
+    _big = dict(_ex, U=1000 * _ex["U"], b2=1000 * _ex["b2"])
+    with np.errstate(all="ignore"):
+        loss, cache = forward(np.array([[1.0, 2.0], [1.0, 2.0]]), np.array([0, 2]), _big)
+    grading.assert_close(loss, 1250.0, rtol=1e-9,
+                         name="the loss of forward for scores (500, 1000, -1000) and classes 0 "
+                              "and 2 (expected (500 + 2000) / 2; subtract the row maximum and "
+                              "use log-probabilities)")
+    grading.assert_close(_entry(cache, "Yhat", "forward with large logits"),
+                         np.array([[np.exp(-500.0), 1.0, 0.0]] * 2),
+                         name="cache['Yhat'] for scores (500, 1000, -1000)", rtol=1e-9,
+                         atol=1e-300)
+grading.passed("forward")
+### BEGIN HIDDEN TESTS
 # a batch of three rows: the loss is the mean over the rows
 _X = np.array([[1.0, 2.0], [0.0, 0.0], [-1.0, 1.0]])
 _y = np.array([0, 2, 1])
@@ -429,19 +548,6 @@ grading.assert_close(loss, network_ad(_X, _y, _ex)[0].item(), rtol=1e-9,
 grading.assert_close(_entry(cache, "Yhat", "forward on 3 rows").sum(axis=1), np.ones(3),
                      name="the row sums of cache['Yhat'] for 3 rows (softmax of each row)",
                      rtol=1e-12)
-# large logits: U and b2 times 1000 give scores (500, 1000, -1000) for the worked example;
-# -log Yhat is 500 for class 0 and 2000 for class 2, without overflow or log(0)
-_big = dict(_ex, U=1000 * _ex["U"], b2=1000 * _ex["b2"])
-with np.errstate(all="ignore"):
-    loss, cache = forward(np.array([[1.0, 2.0], [1.0, 2.0]]), np.array([0, 2]), _big)
-grading.assert_close(loss, 1250.0, rtol=1e-9,
-                     name="the loss of forward for scores (500, 1000, -1000) and classes 0 and 2 "
-                          "(expected (500 + 2000) / 2; subtract the row maximum and use "
-                          "log-probabilities)")
-grading.assert_close(_entry(cache, "Yhat", "forward with large logits"),
-                     np.array([[np.exp(-500.0), 1.0, 0.0]] * 2),
-                     name="cache['Yhat'] for scores (500, 1000, -1000)", rtol=1e-9, atol=1e-300)
-### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 
 
@@ -484,9 +590,11 @@ for _trial in range(4):
 # %% [markdown]
 # ### Exercise 2 (3 points): the backward pass, by hand
 #
-# Write `backward(cache, params)` with the batched formulas of section 3:
-# first $\Delta_1$ from `cache["Yhat"]` and the labels `cache["y"]`, then
-# $\Delta_2$, then the five gradients. Take $\operatorname{ReLU}'(0) = 0$.
+# Derive the batched backward pass from section 2 with the four facts of
+# section 3, then write `backward(cache, params)`: first the output error
+# signals $\Delta_1$ from `cache["Yhat"]` and the labels `cache["y"]`, then
+# the hidden error signals $\Delta_2$, then the five gradients. Write the
+# shape next to each line as you go. Take $\operatorname{ReLU}'(0) = 0$.
 # Do not change the arrays in the cache: if you subtract the one-hot labels
 # from $\hat Y$ in place, work on a copy (`Yhat.copy()`).
 #
@@ -520,50 +628,29 @@ def backward(cache, params):
 
 
 # %% test="test_backward" points=3
-def _grad_entry(grads, key, call):
-    if not isinstance(grads, dict):
-        raise grading.GradingError(f"{call} should return a dict of gradients, "
-                                   f"got {type(grads).__name__}.")
-    if key not in grads:
-        raise grading.GradingError(f"the dict returned by {call} has no entry {key!r}; it "
-                                   "needs 'W', 'b1', 'U', 'b2' and 'X'.")
-    return grads[key]
-
-
-def _ad_grads(X, y, params):
-    loss, t = network_ad(X, y, params)
-    loss.backward()
-    return {k: t[k].grad.numpy() for k in ("W", "b1", "U", "b2", "X")}
-
-
-def _cache_from_ad(X, y, params):
-    t = network_ad(X, y, params)[1]
-    return dict({k: t[k].numpy().copy() for k in ("Z", "H", "Theta", "Yhat")},
-                X=np.array(X, dtype=np.float64), y=np.array(y))
-
-
-_ex = {"W": np.array([[1.0, 0.0], [-1.0, 1.0], [0.5, -1.0]]), "b1": np.array([0.0, -0.5, 0.5]),
-       "U": np.array([[1.0, -1.0, 2.0], [0.0, 1.0, 1.0], [-1.0, 0.0, 0.0]]),
-       "b2": np.array([0.0, 0.5, 0.0])}
 # the worked example: dJ/dx = (-1.9554, 1.2259), the third row of dJ/dW is zero
-_X, _y = np.array([[1.0, 2.0]]), np.array([0])
-_call = "backward(cache, params)"
-grads = backward(_cache_from_ad(_X, _y, _ex), {k: v.copy() for k, v in _ex.items()})
-grading.assert_close(_grad_entry(grads, "X", _call), np.array([[-1.9554, 1.2259]]),
-                     name=f"{_call}['X'] for the worked example (dJ/dx as a row: "
-                          "(-1.9554, 1.2259))", rtol=0, atol=1e-4)
-for _key, _value in _ad_grads(_X, _y, _ex).items():
-    grading.assert_close(_grad_entry(grads, _key, _call), _value, rtol=1e-10, atol=1e-12,
-                         name=f"{_call}[{_key!r}] for the worked example, vs autodiff_ref")
-# a batch of 5 rows, Dx=3, Dh=4, C=3 (the gradients sum over the rows, with the 1/N of the mean)
-_r = np.random.default_rng(6)
-_X, _y = _r.standard_normal((5, 3)), np.array([0, 2, 1, 2, 0])
-_p = {"W": _r.standard_normal((4, 3)), "b1": _r.standard_normal(4),
-      "U": _r.standard_normal((3, 4)), "b2": _r.standard_normal(3)}
-grads = backward(_cache_from_ad(_X, _y, _p), {k: v.copy() for k, v in _p.items()})
-for _key, _value in _ad_grads(_X, _y, _p).items():
-    grading.assert_close(_grad_entry(grads, _key, _call), _value, rtol=1e-10, atol=1e-12,
-                         name=f"{_call}[{_key!r}] for 5 rows, Dx=3, Dh=4, C=3, vs autodiff_ref")
+with grading.exercise(2, "backward"):
+    _X, _y = np.array([[1.0, 2.0]]), np.array([0])
+    _call = "backward(cache, params)"
+    grads = backward(_cache_from_ad(_X, _y, _ex), {k: v.copy() for k, v in _ex.items()})
+    grading.assert_close(_grad_entry(grads, "X", _call), np.array([[-1.9554, 1.2259]]),
+                         name=f"{_call}['X'] for the worked example (dJ/dx as a row: "
+                              "(-1.9554, 1.2259))", rtol=0, atol=1e-4)
+    for _key, _value in _ad_grads(_X, _y, _ex).items():
+        grading.assert_close(_grad_entry(grads, _key, _call), _value, rtol=1e-10, atol=1e-12,
+                             name=f"{_call}[{_key!r}] for the worked example, vs autodiff_ref")
+    # a batch of 5 rows, Dx=3, Dh=4, C=3 (sums over the rows, with the 1/N of the mean)
+    _r = np.random.default_rng(6)
+    _X, _y = _r.standard_normal((5, 3)), np.array([0, 2, 1, 2, 0])
+    _p = {"W": _r.standard_normal((4, 3)), "b1": _r.standard_normal(4),
+          "U": _r.standard_normal((3, 4)), "b2": _r.standard_normal(3)}
+    grads = backward(_cache_from_ad(_X, _y, _p), {k: v.copy() for k, v in _p.items()})
+    for _key, _value in _ad_grads(_X, _y, _p).items():
+        grading.assert_close(_grad_entry(grads, _key, _call), _value, rtol=1e-10, atol=1e-12,
+                             name=f"{_call}[{_key!r}] for 5 rows, Dx=3, Dh=4, C=3, "
+                                  "vs autodiff_ref")
+grading.passed("backward")
+### BEGIN HIDDEN TESTS
 # a hidden unit with z = 0 exactly on every row (its row of W and its bias are 0): ReLU'(0) = 0
 _pz = dict(_p, W=_p["W"].copy(), b1=_p["b1"].copy())
 _pz["W"][1], _pz["b1"][1] = 0.0, 0.0
@@ -574,7 +661,6 @@ for _key in ("W", "b1"):
                          atol=1e-12, name=f"{_call}[{_key!r}] for 5 rows when hidden unit 1 has "
                                           "z = 0 exactly (take ReLU'(0) = 0: the unit gets no "
                                           "gradient)")
-### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 
 
@@ -683,6 +769,8 @@ COLORS = np.array(["C0", "C1", "C2"])
 fig, ax = plt.subplots(figsize=(4.5, 4.5))
 ax.scatter(X_spiral[:, 0], X_spiral[:, 1], c=COLORS[y_spiral], s=12)
 ax.set_aspect("equal")
+ax.set_xlabel("$x_1$ (first feature)")
+ax.set_ylabel("$x_2$ (second feature)")
 ax.set_title(f"{len(X_spiral)} points, {y_spiral.max() + 1} classes")
 plt.show()
 loss0 = network_ad(X_spiral, y_spiral, init_params(2, 64, 3))[0].item()
@@ -745,35 +833,29 @@ def momentum_step(params, grads, velocity, lr, momentum):
 
 
 # %% test="test_momentum_step" points=1
-def _pair(result, call):
-    if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(d, dict)
-                                                                   for d in result)):
-        raise grading.GradingError(f"{call} should return a tuple of two dicts "
-                                   "(new_params, new_velocity).")
-    return result
-
-
 # the worked example, as a 1 x 2 array: w = (1, -2), gradient (2, 0.5), previous step (-0.5, 0)
-_params = {"W": np.array([[1.0, -2.0]])}
-_grads = {"W": np.array([[2.0, 0.5]]), "X": np.array([[7.0, 7.0]])}
-_vel = {"W": np.array([[-0.5, 0.0]])}
-_call = "momentum_step(W=[[1, -2]], grad=[[2, 0.5]], previous step=[[-0.5, 0]], lr=0.1, momentum=0.9)"
-new_params, new_velocity = _pair(momentum_step(_params, _grads, _vel, 0.1, 0.9), _call)
-if set(new_params) != {"W"} or set(new_velocity) != {"W"}:
-    raise grading.GradingError(f"{_call} returned dicts with the names {sorted(new_params)} and "
-                               f"{sorted(new_velocity)}; expected only the names of params, "
-                               "['W'] (grads['X'] is not a parameter).")
-grading.assert_close(new_velocity["W"], np.array([[-0.65, -0.05]]), rtol=1e-12,
-                     name=f"the new step (new_velocity['W']) of {_call}")
-grading.assert_close(new_params["W"], np.array([[0.35, -2.05]]), rtol=1e-12,
-                     name=f"new_params['W'] of {_call}")
-if not (np.array_equal(_params["W"], [[1.0, -2.0]]) and np.array_equal(_vel["W"], [[-0.5, 0.0]])):
-    raise grading.GradingError(f"{_call} modified params or velocity in place; return new dicts.")
-# with momentum 0 it is plain gradient descent
-_call = "momentum_step(..., lr=0.1, momentum=0.0)"
-new_params, _ = _pair(momentum_step(_params, _grads, _vel, 0.1, 0.0), _call)
-grading.assert_close(new_params["W"], np.array([[0.8, -2.05]]), rtol=1e-12,
-                     name=f"new_params['W'] of {_call} (plain gradient descent)")
+with grading.exercise(3, "momentum_step"):
+    _params = {"W": np.array([[1.0, -2.0]])}
+    _grads = {"W": np.array([[2.0, 0.5]]), "X": np.array([[7.0, 7.0]])}
+    _vel = {"W": np.array([[-0.5, 0.0]])}
+    _call = "momentum_step(W=[[1, -2]], grad=[[2, 0.5]], previous step=[[-0.5, 0]], lr=0.1, momentum=0.9)"
+    new_params, new_velocity = _pair(momentum_step(_params, _grads, _vel, 0.1, 0.9), _call)
+    if set(new_params) != {"W"} or set(new_velocity) != {"W"}:
+        raise grading.GradingError(f"{_call} returned dicts with the names {sorted(new_params)} and "
+                                   f"{sorted(new_velocity)}; expected only the names of params, "
+                                   "['W'] (grads['X'] is not a parameter).")
+    grading.assert_close(new_velocity["W"], np.array([[-0.65, -0.05]]), rtol=1e-12,
+                         name=f"the new step (new_velocity['W']) of {_call}")
+    grading.assert_close(new_params["W"], np.array([[0.35, -2.05]]), rtol=1e-12,
+                         name=f"new_params['W'] of {_call}")
+    if not (np.array_equal(_params["W"], [[1.0, -2.0]]) and np.array_equal(_vel["W"], [[-0.5, 0.0]])):
+        raise grading.GradingError(f"{_call} modified params or velocity in place; return new dicts.")
+    # with momentum 0 it is plain gradient descent
+    _call = "momentum_step(..., lr=0.1, momentum=0.0)"
+    new_params, _ = _pair(momentum_step(_params, _grads, _vel, 0.1, 0.0), _call)
+    grading.assert_close(new_params["W"], np.array([[0.8, -2.05]]), rtol=1e-12,
+                         name=f"new_params['W'] of {_call} (plain gradient descent)")
+grading.passed("momentum_step")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 for _momentum in (0.0, float(_rng.uniform(0.5, 0.95))):
@@ -840,28 +922,31 @@ def _accuracy_ad(X, y, params):
     return float(np.mean(network_ad(X, y, params)[1]["Theta"].numpy().argmax(axis=1) == y))
 
 
-_X, _y = make_spirals()
-_init = init_params(2, 64, 3, seed=0)
-_copy = {k: v.copy() for k, v in _init.items()}
-_call = "train(spirals, init_params(2, 64, 3), lr=0.5, momentum=0.9, steps=300)"
-_result = train(_X, _y, _copy, lr=0.5, momentum=0.9, steps=300)
-if not (isinstance(_result, tuple) and len(_result) == 2):
-    raise grading.GradingError(f"{_call} should return a tuple (trained_params, losses).")
-trained, losses = _result
-losses = np.asarray(losses, dtype=np.float64)
-if losses.shape != (300,):
-    raise grading.GradingError(f"{_call} returned losses of shape {losses.shape}; expected "
-                               "(300,), one loss per step.")
-if not all(np.array_equal(_copy[k], _init[k]) for k in _init):
-    raise grading.GradingError(f"{_call} modified the params passed in.")
-grading.assert_close(losses[0], network_ad(_X, _y, _init)[0].item(), rtol=1e-9,
-                     name=f"losses[0] of {_call} (the loss of the initial parameters)")
-grading.assert_less(losses[-1], 0.05, name=f"the last loss of {_call}",
-                    hint=f"The first loss was {losses[0]:.4f}. With momentum 0.9 the loss falls "
-                         "to about 0.016 in 300 steps; without momentum (or with a velocity "
-                         "that restarts at zero every step) only to about 0.18.")
-grading.assert_greater(_accuracy_ad(_X, _y, trained), 0.97,
-                       name=f"the training accuracy of the parameters from {_call}")
+with grading.exercise(4, "train",
+                      needs=[(1, "forward"), (2, "backward"), (3, "momentum_step")]):
+    _X, _y = make_spirals()
+    _init = init_params(2, 64, 3, seed=0)
+    _copy = {k: v.copy() for k, v in _init.items()}
+    _call = "train(spirals, init_params(2, 64, 3), lr=0.5, momentum=0.9, steps=300)"
+    _result = train(_X, _y, _copy, lr=0.5, momentum=0.9, steps=300)
+    if not (isinstance(_result, tuple) and len(_result) == 2):
+        raise grading.GradingError(f"{_call} should return a tuple (trained_params, losses).")
+    trained, losses = _result
+    losses = np.asarray(losses, dtype=np.float64)
+    if losses.shape != (300,):
+        raise grading.GradingError(f"{_call} returned losses of shape {losses.shape}; expected "
+                                   "(300,), one loss per step.")
+    if not all(np.array_equal(_copy[k], _init[k]) for k in _init):
+        raise grading.GradingError(f"{_call} modified the params passed in.")
+    grading.assert_close(losses[0], network_ad(_X, _y, _init)[0].item(), rtol=1e-9,
+                         name=f"losses[0] of {_call} (the loss of the initial parameters)")
+    grading.assert_less(losses[-1], 0.05, name=f"the last loss of {_call}",
+                        hint=f"The first loss was {losses[0]:.4f}. With momentum 0.9 the loss falls "
+                             "to about 0.016 in 300 steps; without momentum (or with a velocity "
+                             "that restarts at zero every step) only to about 0.18.")
+    grading.assert_greater(_accuracy_ad(_X, _y, trained), 0.97,
+                           name=f"the training accuracy of the parameters from {_call}")
+grading.passed("train")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 
@@ -924,6 +1009,8 @@ def plot_boundary(ax, X, y, params, title=""):
                 alpha=0.25)
     ax.scatter(X[:, 0], X[:, 1], c=COLORS[y], s=10)
     ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
     ax.set_title(title)
 
 
@@ -951,24 +1038,31 @@ else:
 # ## 6. Activation functions
 #
 # ReLU is one choice among several. What matters for backpropagation is the
-# **derivative**: $\delta_2 = \delta_1 U \circ f'(z)$ multiplies the error
-# signal by $f'(z)$ at every unit, so wherever $f'$ is close to 0 the unit
+# **derivative**: $\delta_2 = \bar h \circ f'(z)$ multiplies the gradient
+# arriving at each unit by $f'(z)$, so wherever $f'$ is close to 0 the unit
 # passes almost nothing back. An activation is *saturated* where its graph is
 # flat.
 #
 # | | $f(z)$ | $f'(z)$ | range of $f'$ |
 # |---|---|---|---|
-# | sigmoid | $\sigma(z) = \dfrac{1}{1 + e^{-z}}$ | $\sigma(z)(1 - \sigma(z))$ | $(0, \tfrac14]$ |
+# | sigmoid | $\sigma(z) = \dfrac{1}{1 + e^{-z}}$ | $\dfrac{e^{-z}}{(1 + e^{-z})^2}$ | $(0, \tfrac14]$ |
 # | tanh | $\tanh z = 2\sigma(2z) - 1$ | $1 - \tanh^2 z$ | $(0, 1]$ |
 # | ReLU | $\max(0, z)$ | $1$ if $z > 0$, else $0$ | $\{0, 1\}$ |
 # | leaky ReLU | $\max(a z, z)$, small $a > 0$ | $1$ if $z > 0$, else $a$ | $\{a, 1\}$ |
 # | maxout | $\max(w_1^\top x + c_1,\ w_2^\top x + c_2)$ | the gradient of the larger one | |
 #
 # * **Sigmoid** squashes to $(0, 1)$, a "firing rate". Its slope is at most
-#   $\tfrac14$ (at $z = 0$); at $z = 1$, $\sigma = 0.7311$ and $\sigma' =
-#   0.7311 \times 0.2689 = 0.1966$, and beyond $|z| \approx 5$ it is below
-#   $0.01$: the unit saturates. Its outputs are all positive (not centred at
-#   0), which makes the gradients of the next layer's weights share one sign.
+#   $\tfrac14$ (at $z = 0$); at $z = 1$ it is $e^{-1}/(1 + e^{-1})^2 =
+#   0.1966$, and beyond $|z| \approx 5$ it is below $0.01$: the unit
+#   saturates. Its outputs are all positive (not centred at 0). Take one
+#   unit $i$ of the *next* layer and one example: the gradient of that
+#   unit's incoming weights is $\partial J/\partial W_{ij} = \delta_i h_j$
+#   for $j = 1, \dots, D_h$, and since every $h_j > 0$, all the entries of
+#   that row have the sign of the one number $\delta_i$. On that example the
+#   unit can only increase all its weights or decrease all of them, and
+#   reaching a mixed-sign target takes a zig-zag. (This holds per unit and
+#   per example: summed over a batch, examples with $\delta_i$ of different
+#   signs and different $h$ give a row whose signs can mix.)
 # * **tanh** is a rescaled sigmoid with outputs in $(-1, 1)$, centred at 0,
 #   and a slope of up to 1, but it saturates just the same.
 # * **ReLU** does not saturate for $z > 0$ and is as cheap as it gets.
@@ -994,7 +1088,7 @@ def sigmoid(z):
 
 
 ACTIVATIONS = {  # name: (f, f')
-    "sigmoid": (sigmoid, lambda z: sigmoid(z) * (1 - sigmoid(z))),
+    "sigmoid": (sigmoid, lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
     "tanh": (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
     "ReLU": (lambda z: np.maximum(z, 0), lambda z: (z > 0).astype(float)),
     "leaky ReLU (a=0.1)": (lambda z: np.maximum(0.1 * z, z), lambda z: np.where(z > 0, 1.0, 0.1)),
@@ -1007,71 +1101,293 @@ for col, (name, (f, df)) in enumerate(ACTIVATIONS.items()):
     axes[0, col].plot(zs, f(zs), color="C0")
     axes[0, col].set_title(name, fontsize=10)
     axes[1, col].plot(zs, df(zs), color="C3")
-    axes[1, col].set_xlabel("z")
+    axes[1, col].set_xlabel("pre-activation z")
+    axes[0, col].set_ylabel("f(z)")
+    axes[1, col].set_ylabel("f'(z)")
     for ax in axes[:, col]:
         ax.axhline(0, color="0.8", lw=0.8)
         ax.axvline(0, color="0.8", lw=0.8)
-axes[0, 0].set_ylabel("f(z)")
-axes[1, 0].set_ylabel("f'(z)")
+fig.suptitle("activation functions (top) and their derivatives (bottom)")
 plt.tight_layout()
 plt.show()
-print(f"sigma(1) = {sigmoid(1.0):.4f}, sigma'(1) = {sigmoid(1.0) * (1 - sigmoid(1.0)):.4f}, "
-      f"largest sigma' = {ACTIVATIONS['sigmoid'][1](0.0):.2f}, "
-      f"sigma'(5) = {ACTIVATIONS['sigmoid'][1](5.0):.4f}")
+sigmoid_slope = ACTIVATIONS["sigmoid"][1]
+print(f"sigma(1) = {sigmoid(1.0):.4f}, sigma'(1) = {sigmoid_slope(1.0):.4f}, "
+      f"largest sigma' = {sigmoid_slope(0.0):.2f}, sigma'(5) = {sigmoid_slope(5.0):.4f}")
 
 # %% [markdown]
-# ### Vanishing gradients
+# ### Backpropagation through a deep stack
 #
-# Stack $L$ hidden layers, $h_\ell = f(z_\ell)$ with $z_\ell = W_\ell
-# h_{\ell - 1}$. Backpropagation multiplies the error signal once per layer:
+# Stack $L$ fully connected layers, examples as rows as in section 3: start
+# with $H_0 = X$, and layer $\ell = 1, \dots, L$ computes
 #
 # $$
-# \delta_{\ell - 1} = \big(\delta_\ell \circ f'(z_\ell)^\top\big) W_\ell .
+# Z_\ell = H_{\ell - 1} W_\ell^\top + \mathbf{1} b_\ell^\top, \qquad
+# H_\ell = f(Z_\ell),
 # $$
 #
-# With sigmoid every factor $f'(z_\ell)$ is at most $\tfrac14$, so unless the
-# weights are large (which saturates the units instead) the signal shrinks
-# geometrically: $0.25^{19} \approx 4 \times 10^{-12}$ over 19 layers. The
-# first layers then receive almost no gradient and barely learn. ReLU's
-# factor is exactly 1 on the active units, and with He initialisation
-# (variance $2/\text{width}$, compensating for the half of the units that are
-# off) the signal keeps its size through the stack.
+# with the same activation $f$ in every layer. To study the gradients alone,
+# the loss is a fixed random linear function of the last layer,
+# $J = \sum_{n, j} R_{nj} (H_L)_{nj}$, so that $\partial J/\partial H_L = R$.
 #
-# The next cell measures this with `autodiff_ref`: a stack of 20 layers of
-# width 64, fed a batch of 64 random inputs; the loss is a random linear
-# function of the last layer. It plots the norm of $\partial J/\partial
-# W_\ell$ for each layer $\ell$: how strongly each layer is told to change.
+# Section 2 took one step down through one layer: from the gradient with
+# respect to a layer's output, through its activation to the error signal
+# $\delta$, from $\delta$ to the layer's weights and bias, and on to the
+# gradient with respect to the layer's input, which is the output of the
+# layer below. A deep stack repeats that step $L$ times, from the top down.
+#
+# ### Exercise 5 (3 points): the gradients of every layer of a stack
+#
+# Write `stack_gradients`. Derive the step for one layer first (the shapes
+# of section 3, with $R$ in place of the gradient from above), then loop
+# over the layers from the top: keep what the backward pass needs from the
+# forward pass, as `forward` did with its cache. The slopes $f'$ are in the
+# table above (at $z = 0$ take slope 0 for ReLU and $a$ for leaky ReLU).
+#
+# The next cell holds the same stack written with `autodiff_ref`; the tests
+# compare with it.
+
+# %%
+ACTIVATIONS_AD = {"sigmoid": ad.sigmoid, "tanh": ad.tanh, "relu": ad.relu,
+                  "leaky_relu": lambda z: 0.01 * z + 0.99 * ad.relu(z)}  # slope 0.01 at 0
+
+
+def stack_ad(X, weights, biases, readout, activation):
+    """The gradients of J = sum(readout * H_L) for the stack, from autodiff_ref:
+    (list of dJ/dW_l, list of dJ/db_l)."""
+    Ws = [ad.tensor(W, requires_grad=True) for W in weights]
+    bs = [ad.tensor(b, requires_grad=True) for b in biases]
+    H = ad.tensor(X)
+    for W, b in zip(Ws, bs):
+        H = ACTIVATIONS_AD[activation](H @ W.T + b)
+    (H * ad.tensor(readout)).sum().backward()
+    return [W.grad.numpy() for W in Ws], [b.grad.numpy() for b in bs]
+
+
+# %% solution="stack_gradients"
+def stack_gradients(X, weights, biases, readout, activation):
+    """Gradients of J = sum(readout * H_L) for a stack of L dense layers.
+
+    X: (N, D_0), one example per row. weights: a list of L arrays,
+    weights[l] of shape (D_{l+1}, D_l); biases: a list of L arrays,
+    biases[l] of shape (D_{l+1},). Layer l turns H (starting with H = X)
+    into Z = H @ weights[l].T + biases[l] and then H = f(Z), where
+    activation names f: "sigmoid" (1 / (1 + exp(-z))), "tanh", "relu"
+    (max(z, 0)) or "leaky_relu" (max(0.01 z, z)). readout: (N, D_L).
+    Returns (grads_W, grads_b): two lists of L arrays, grads_W[l] = dJ/d
+    weights[l] and grads_b[l] = dJ/d biases[l], each of its parameter's
+    shape. Slopes at z = 0: 0 for relu, 0.01 for leaky_relu. Does not
+    modify its arguments.
+    """
+    ### BEGIN SOLUTION
+    H = X
+    inputs, slopes = [], []  # per layer: the layer's input H and f'(Z)
+    for W, b in zip(weights, biases):
+        inputs.append(H)
+        Z = H @ W.T + b
+        if activation == "sigmoid":
+            H = 1 / (1 + np.exp(-Z))
+            slope = H * (1 - H)
+        elif activation == "tanh":
+            H = np.tanh(Z)
+            slope = 1 - H**2
+        elif activation == "relu":
+            H = np.maximum(Z, 0.0)
+            slope = (Z > 0).astype(float)
+        else:
+            H = np.maximum(0.01 * Z, Z)
+            slope = np.where(Z > 0, 1.0, 0.01)
+        slopes.append(slope)
+    grad_H = readout  # dJ/dH_L
+    grads_W, grads_b = [None] * len(weights), [None] * len(weights)
+    for layer in reversed(range(len(weights))):
+        delta = grad_H * slopes[layer]  # dJ/dZ of this layer, (N, D_{l+1})
+        grads_W[layer] = delta.T @ inputs[layer]
+        grads_b[layer] = delta.sum(axis=0)
+        grad_H = delta @ weights[layer]  # dJ/d(the layer's input)
+    return grads_W, grads_b
+    ### END SOLUTION
+
+
+# %% test="test_stack_gradients" points=3
+with grading.exercise(5, "stack_gradients"):
+    for _act in ("relu", "sigmoid", "tanh", "leaky_relu"):
+        _check_stack(_stack_case(np.random.default_rng(5), [3, 4, 2, 3], _act),
+                     f"a {_act} stack of widths 3 -> 4 -> 2 -> 3")
+grading.passed("stack_gradients")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng()
+for _act in ("sigmoid", "tanh", "relu", "leaky_relu"):
+    for _ in range(100):  # keep every z away from the kinks of relu and leaky relu
+        _widths = [int(w) for w in _rng.integers(1, 6, int(_rng.integers(2, 6)))]
+        _case = _stack_case(_rng, _widths, _act, scale=float(_rng.uniform(0.5, 2.0)))
+        _H, _ok = _case[0], True
+        for _W, _b in zip(_case[1], _case[2]):
+            _Z = _H @ _W.T + _b
+            _ok = _ok and np.min(np.abs(_Z)) > 1e-6
+            _H = np.maximum(_Z, 0.01 * _Z) if _act == "leaky_relu" else np.maximum(_Z, 0)
+        if _ok or _act in ("sigmoid", "tanh"):
+            break
+    _check_stack(_case, f"a random {_act} stack of widths {_widths}")
+# one layer, a relu unit with z = 0 exactly on every row: slope 0
+_case = _stack_case(_rng, [2, 3], "relu")
+_case[1][0][1], _case[2][0][1] = 0.0, 0.0
+_check_stack(_case, "one relu layer whose unit 1 has z = 0 on every row (ReLU'(0) = 0)")
+_case = _stack_case(_rng, [2, 3], "leaky_relu")
+_case[1][0][1], _case[2][0][1] = 0.0, 0.0
+_check_stack(_case, "one leaky_relu layer whose unit 1 has z = 0 on every row (slope 0.01 there)")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Vanishing gradients: predict first
+#
+# The next plot measures, with your `stack_gradients`, a stack of 20 layers of
+# width 64 fed a batch of 64 random inputs, biases 0. The weights are drawn
+# with variance $1/\text{width}$ for sigmoid and tanh, so that multiplying
+# by $W_\ell^\top$ on the way back keeps the size of a random vector about
+# the same; ReLU gets variance $2/\text{width}$ (He initialisation,
+# compensating for the half of the units that are off). The plot shows
+# $\|\partial J/\partial W_\ell\|$ for each layer $\ell$: how strongly each
+# layer is told to change.
+#
+# **Question (1 point, before you run the plot).** Predict what the plot
+# will show for the sigmoid stack and for the tanh stack: how does the size
+# of $\partial J/\partial W_\ell$ change from layer 20 down to layer 1, and
+# roughly by how much for sigmoid? Explain *why* with the step you derived
+# for Exercise 5: what multiplies the gradient once per layer on the way
+# down, and how large can that factor be for each activation? (Hint: where
+# do the pre-activations $z$ of such a stack lie?) A few sentences.
+
+# %% [markdown] answer="predict_vanishing" points=1
+# ### BEGIN SOLUTION
+# **Model answer.** On the way down each layer multiplies the gradient
+# entry by entry by the slope $f'(z_\ell)$ (giving $\delta_\ell$) and then by
+# $W_\ell$, which with variance $1/\text{width}$ roughly keeps its size. So
+# the size changes by about the typical slope per layer. With small random
+# weights the pre-activations stay near 0. There the sigmoid's slope is at
+# most $\tfrac14$ (about 0.24 in practice), so the gradient shrinks by a
+# factor of about 4 per layer, roughly $0.24^{19} \approx 10^{-12}$ from layer
+# 20 to layer 1: the first layers get essentially no gradient (vanishing
+# gradient). tanh has slope $1$ at $z = 0$ and its $z$ stay small, so the
+# factor is close to 1 and the gradient keeps its size through all 20
+# layers (roughly flat curve, within a factor of a few).
+#
+# **Rubric (1 point).** Full point: predicts a geometric decay for sigmoid
+# (many orders of magnitude, anything from $10^{-9}$ to $10^{-14}$ or "about
+# 4 times per layer" is fine) and a roughly constant gradient for tanh, AND
+# explains it by the per-layer factor $f'(z)$ with sigmoid's bound
+# $\tfrac14$ against tanh's slope of about 1 near $z = 0$. Half a point:
+# the right prediction with a vague reason ("sigmoid saturates"; note that
+# here the units do *not* saturate, the cap $\tfrac14$ alone does it), or
+# the right reason with a wrong order of magnitude. Zero: tanh predicted to
+# vanish like sigmoid, or no reason given.
+# ### END SOLUTION
 
 # %%
 rng = np.random.default_rng(0)
 depth, width = 20, 64
 inputs, readout = rng.standard_normal((64, width)), rng.standard_normal((64, width))
-stacks = {"sigmoid": (ad.sigmoid, 1.0), "tanh": (ad.tanh, 1.0), "ReLU (He init)": (ad.relu, 2.0)}
+stacks = {"sigmoid": ("sigmoid", 1.0), "tanh": ("tanh", 1.0), "ReLU (He init)": ("relu", 2.0)}
 fig, ax = plt.subplots(figsize=(7, 4))
 for name, (activation, gain) in stacks.items():
-    weights = [ad.tensor(rng.standard_normal((width, width)) * np.sqrt(gain / width),
-                         requires_grad=True) for _ in range(depth)]
-    h = ad.tensor(inputs)
-    for W_layer in weights:
-        h = activation(h @ W_layer.T)
-    (h * readout).sum().backward()
-    norms = [np.linalg.norm(W_layer.grad.numpy()) for W_layer in weights]
+    weights = [rng.standard_normal((width, width)) * np.sqrt(gain / width) for _ in range(depth)]
+    biases = [np.zeros(width) for _ in range(depth)]
+    try:
+        grads_W, _ = stack_gradients(inputs, weights, biases, readout, activation)
+    except NotImplementedError:
+        grads_W, _ = stack_ad(inputs, weights, biases, readout, activation)
+        if name == "sigmoid":
+            print("(Exercise 5 is not written yet: these gradients come from autodiff_ref.)")
+    norms = [np.linalg.norm(g) for g in grads_W]
     ax.semilogy(range(1, depth + 1), norms, "o-", ms=3, label=name)
     print(f"{name:>15}: |dJ/dW| in layer 1 / layer {depth} = {norms[0] / norms[-1]:.1e}")
 ax.set_xlabel("layer (1 = next to the input)")
 ax.set_ylabel(r"$\|\partial J / \partial W_\ell\|$")
 ax.set_title(f"gradient size through a stack of {depth} layers")
-ax.legend()
+ax.legend(loc="lower right")
 plt.show()
 
 # %% [markdown]
 # The sigmoid stack passes its first layer a gradient about $10^{12}$ times
 # smaller than its last layer: those weights effectively do not train. tanh,
 # whose slope is 1 near $z = 0$, keeps its gradients at this initialisation
-# (with larger weights its units saturate instead), and so does ReLU. This
-# is one reason why deep networks use ReLU-like units and carefully scaled
-# initial weights.
+# (with larger weights its units saturate instead), and so does ReLU, whose
+# slope is exactly 1 on the active units. Note that the sigmoid units are
+# not saturated here (their $z$ stay within about $\pm 1$): the bound
+# $\sigma' \le \tfrac14$ alone costs a factor of 4 per layer. This is one
+# reason why deep networks use ReLU-like units and carefully scaled initial
+# weights.
 #
+# ### Maxout: a unit that routes its gradient
+#
+# A maxout layer with $k$ pieces has $k$ weight matrices $W^{(p)}$ ($D_h
+# \times D_x$) and biases $c^{(p)}$ ($D_h$), and unit $j$ outputs the
+# largest of its $k$ pieces:
+#
+# $$
+# Z^{(p)} = X W^{(p)\top} + \mathbf{1} c^{(p)\top} \ (N \times D_h), \qquad
+# H_{nj} = \max_p Z^{(p)}_{nj}.
+# $$
+#
+# The max gate of notebook 03 *routes*: its whole upstream gradient goes to
+# the input that won, and the others get 0 (a local slope of 1 for the
+# winner and 0 for the losers). So each entry $\bar H_{nj}$ flows back into
+# one piece only, and from there into that piece's weights, bias and the
+# input row, exactly as a linear layer's gradients do.
+#
+# ### Exercise 6 (2 points): a maxout layer, forward and backward
+#
+# Write `maxout_layer`. It gets the upstream gradient $\bar H$ and returns
+# the output and the three gradients. `np.argmax(A, axis=0)` gives the index
+# of the winner along the first axis (the first one if several tie), and
+# `np.einsum` or a loop over the $k$ pieces both work.
+
+# %% solution="maxout_layer"
+def maxout_layer(X, W, c, grad_H):
+    """A maxout layer of k pieces: its output and its gradients.
+
+    X: (N, Dx); W: (k, Dh, Dx), W[p] the weights of piece p; c: (k, Dh),
+    c[p] its biases; grad_H: (N, Dh), the upstream gradient dJ/dH.
+    The output is H (N, Dh) with H[n, j] the largest over p of
+    (X @ W[p].T + c[p])[n, j].
+    Returns (H, grads) with grads a dict: "X": dJ/dX (N, Dx),
+    "W": dJ/dW (k, Dh, Dx), "c": dJ/dc (k, Dh). On a tie the first
+    largest piece (np.argmax) gets the whole gradient.
+    """
+    ### BEGIN SOLUTION
+    Z = np.einsum("nd,phd->pnh", X, W) + c[:, None, :]  # (k, N, Dh)
+    winner = np.argmax(Z, axis=0)  # (N, Dh)
+    H = np.take_along_axis(Z, winner[None], axis=0)[0]
+    routed = (np.arange(len(W))[:, None, None] == winner) * grad_H  # dJ/dZ, (k, N, Dh)
+    grads = {"X": np.einsum("pnh,phd->nd", routed, W),
+             "W": np.einsum("pnh,nd->phd", routed, X),
+             "c": routed.sum(axis=1)}
+    return H, grads
+    ### END SOLUTION
+
+
+# %% test="test_maxout_layer" points=2
+with grading.exercise(6, "maxout_layer"):
+    _check_maxout(np.random.default_rng(6), 2, 4, 3, 2, "k=2 pieces, N=4, Dx=3, Dh=2")
+    _check_maxout(np.random.default_rng(7), 3, 5, 2, 4, "k=3 pieces, N=5, Dx=2, Dh=4")
+grading.passed("maxout_layer")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng()
+for _ in range(3):
+    _k, _N, _Dx, _Dh = (int(v) for v in _rng.integers([1, 1, 1, 1], [5, 7, 5, 5]))
+    _check_maxout(_rng, _k, _N, _Dx, _Dh, f"random k={_k}, N={_N}, Dx={_Dx}, Dh={_Dh}")
+# a tie: two identical pieces; the first gets the whole gradient
+_X, _G = _rng.standard_normal((3, 2)), _rng.standard_normal((3, 2))
+_W = np.stack([_rng.standard_normal((2, 2))] * 2)
+_c = np.zeros((2, 2))
+_H, _g = maxout_layer(_X, _W.copy(), _c.copy(), _G)
+grading.assert_close(_g["c"], np.stack([_G.sum(axis=0), np.zeros(2)]), rtol=1e-12,
+                     name="grads['c'] of maxout_layer when the two pieces tie everywhere "
+                          "(the first piece gets the whole gradient)")
+grading.assert_close(_g["X"], _G @ _W[0], rtol=1e-12,
+                     name="grads['X'] of maxout_layer when the two pieces tie everywhere")
+### END HIDDEN TESTS
+
+# %% [markdown]
 # ### Dead ReLUs
 #
 # A ReLU unit whose pre-activation is $z \le 0$ for **every** example of the
@@ -1082,7 +1398,7 @@ plt.show()
 # never switch it back on: the unit is **dead**. A too-large learning rate
 # is the usual cause: one big step throws a bias far into the negative.
 #
-# ### Exercise 5 (1 point): the fraction of dead units
+# ### Exercise 7 (1 point): the fraction of dead units
 #
 # Write `dead_fraction(X, params)`: the fraction of hidden units that are
 # inactive ($z \le 0$) on every row of `X`. You only need the first layer.
@@ -1104,17 +1420,19 @@ def dead_fraction(X, params):
 # %% test="test_dead_fraction" points=1
 # four units on four points: unit 0 is on for x1 > 0, unit 1 has z = 0 everywhere (dead),
 # unit 2 has a bias of -10 (dead), unit 3 is on for x2 > 0 with z at most 0.2
-_X = np.array([[1.0, 2.0], [-1.0, 0.5], [0.5, -1.0], [0.2, 0.1]])
-_p = {"W": np.array([[1.0, 0.0], [0.0, 0.0], [-1.0, -1.0], [0.0, 0.1]]),
-      "b1": np.array([0.0, 0.0, -10.0, 0.0])}
-grading.assert_close(dead_fraction(_X.copy(), {k: v.copy() for k, v in _p.items()}), 0.5,
-                     name="dead_fraction for 4 units on 4 points, of which units 1 (z = 0 on "
-                          "every row) and 2 (bias -10) are dead (a unit is dead if z <= 0 on "
-                          "every row)", rtol=1e-12)
-# with a bias of +10 on unit 2 it comes alive
-grading.assert_close(dead_fraction(_X, dict(_p, b1=np.array([0.0, 0.0, 10.0, 0.0]))), 0.25,
-                     name="dead_fraction for the same units with the bias of unit 2 set to +10 "
-                          "(only unit 1 is dead)", rtol=1e-12)
+with grading.exercise(7, "dead_fraction"):
+    _X = np.array([[1.0, 2.0], [-1.0, 0.5], [0.5, -1.0], [0.2, 0.1]])
+    _p = {"W": np.array([[1.0, 0.0], [0.0, 0.0], [-1.0, -1.0], [0.0, 0.1]]),
+          "b1": np.array([0.0, 0.0, -10.0, 0.0])}
+    grading.assert_close(dead_fraction(_X.copy(), {k: v.copy() for k, v in _p.items()}), 0.5,
+                         name="dead_fraction for 4 units on 4 points, of which units 1 (z = 0 on "
+                              "every row) and 2 (bias -10) are dead (a unit is dead if z <= 0 on "
+                              "every row)", rtol=1e-12)
+    # with a bias of +10 on unit 2 it comes alive
+    grading.assert_close(dead_fraction(_X, dict(_p, b1=np.array([0.0, 0.0, 10.0, 0.0]))), 0.25,
+                         name="dead_fraction for the same units with the bias of unit 2 set to +10 "
+                              "(only unit 1 is dead)", rtol=1e-12)
+grading.passed("dead_fraction")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 for _ in range(3):
@@ -1149,7 +1467,7 @@ try:
         dead.append(dead_fraction(X_spiral, trained))
         accuracy.append(np.mean(predict(X_spiral, trained) == y_spiral))
 except NotImplementedError:
-    print("Finish exercises 1-5 to run the dead-ReLU experiment.")
+    print("Finish exercises 1-4 and 7 to run the dead-ReLU experiment.")
 else:
     print(f"dead at initialisation: {dead_fraction(X_spiral, init_params(2, 64, 3)):.0%}")
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
@@ -1159,7 +1477,8 @@ else:
     ax.minorticks_off()
     ax.set_xlabel(r"learning rate $\varepsilon$ (momentum 0.9, 300 steps)")
     ax.set_ylim(-0.05, 1.05)
-    ax.legend()
+    ax.set_ylabel("fraction (of units, of points)")
+    ax.legend(loc="center left")
     ax.set_title("too large a step kills ReLU units")
     plt.show()
     for lr, d, a in zip(rates, dead, accuracy):
@@ -1211,14 +1530,20 @@ def retrain(hidden=64, lr=0.5, momentum=0.9, steps=300):
     plt.show()
 
 
+STYLE = {"description_width": "initial"}
 explorer = widgets.interactive(
     retrain,
     {"manual": True, "manual_name": "Train"},
-    hidden=widgets.IntSlider(value=64, min=1, max=256, step=1, description="hidden units"),
-    lr=widgets.FloatLogSlider(value=0.5, base=10, min=-2, max=1, step=0.05,
-                              description="learning rate", readout_format=".3g"),
-    momentum=widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01, description="momentum"),
-    steps=widgets.IntSlider(value=300, min=10, max=1000, step=10, description="steps"),
+    hidden=widgets.IntSlider(value=64, min=1, max=256, step=1, description="hidden units",
+                             style=STYLE, continuous_update=False),
+    # the learning rates the text talks about, exactly (a log slider would show 0.501)
+    lr=widgets.SelectionSlider(options=[0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0],
+                               value=0.5, description="learning rate", style=STYLE,
+                               continuous_update=False),
+    momentum=widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01, description="momentum",
+                                 style=STYLE, continuous_update=False),
+    steps=widgets.IntSlider(value=300, min=10, max=1000, step=10, description="steps",
+                            style=STYLE, continuous_update=False),
 )
 display(explorer)
 
@@ -1234,10 +1559,14 @@ display(explorer)
 #   $\partial J/\partial W = \delta_2^\top x^\top$, $\partial J/\partial b_1
 #   = \delta_2^\top$, $\partial J/\partial x = (\delta_2 W)^\top$. Each error
 #   signal is computed once and reused.
-# * Batched, examples as rows: $\Delta_1 = (\hat Y - Y)/N$, $\Delta_2 =
-#   \Delta_1 U \circ \operatorname{ReLU}'(Z)$; weight gradients $\Delta^\top
-#   (\text{layer input})$ sum over the batch, bias gradients sum the rows,
-#   $\partial J/\partial X = \Delta_2 W$. Check every shape.
+# * Batched, examples as rows: the same error signals, one row per example
+#   and carrying the $\frac1N$ of the mean; a shared parameter's gradient is
+#   a sum over the examples (a matrix product), a broadcast bias's gradient a
+#   sum over the rows. Check every shape.
+# * A deep stack repeats one step per layer: slope times gradient gives
+#   $\delta_\ell$, $\delta_\ell$ gives the layer's weights and bias and the
+#   gradient for the layer below. A max unit (maxout) routes its gradient to
+#   the winning piece.
 # * Compute softmax and cross-entropy from scores minus their row maximum,
 #   and the loss from log-probabilities.
 # * A hand-written backward pass is checked against an engine (to rounding
@@ -1245,9 +1574,12 @@ display(explorer)
 # * Momentum, $\Delta w(t) = -\varepsilon\, \partial E/\partial w +
 #   \alpha\,\Delta w(t-1)$, sums past gradients with decaying weights: it
 #   speeds up steady directions and damps oscillations.
-# * Saturating activations (sigmoid, tanh) shrink gradients layer by layer;
-#   ReLU does not, but a unit with $z \le 0$ on all data is dead for good.
-#   Leaky ReLU and maxout have no zero slope.
+# * Each layer multiplies the backward signal by the slopes $f'(z)$:
+#   sigmoid's are at most $\tfrac14$, so a sigmoid stack loses its gradient
+#   geometrically even unsaturated; tanh (slope 1 near 0) keeps it at a good
+#   initialisation but saturates for large $z$. ReLU does not saturate, but
+#   a unit with $z \le 0$ on all data is dead for good. Leaky ReLU and
+#   maxout have no zero slope.
 #
 # The next notebook shows how to add an operation like "softmax plus
 # cross-entropy", with its hand-written backward rule, to the engine itself

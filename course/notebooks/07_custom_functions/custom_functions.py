@@ -32,22 +32,35 @@
 # 2. a `backward` written with Tensor operations can itself be
 #    differentiated (second derivatives, `ad.gradgradcheck`); one written
 #    with raw NumPy cannot;
-# 3. four situations where a custom Function is the right tool: saving the
-#    output instead of the input (sigmoid), a fused and numerically stable
-#    operation (log-sum-exp), a non-differentiable operation with a gradient
-#    you choose (straight-through rounding, gradient clipping), and an
-#    operation of several inputs that skips the gradients nobody needs.
+# 3. the situations where a custom Function is the right tool: a rule in
+#    terms of the output (sigmoid, normalising a vector), a fused and
+#    numerically stable operation (log-sum-exp), a non-differentiable
+#    operation with a gradient you choose (straight-through rounding and
+#    gradient clipping, used to train a model with quantised weights), an
+#    operation of several inputs that skips the gradients nobody needs, and
+#    recomputing instead of saving (gradient checkpointing).
 #
 # **How this notebook works.** Read from top to bottom and run each cell
-# (Shift-Enter). There are five exercises (11 points); each one asks for a
-# class that subclasses `ad.Function`. Replace each
-# `raise NotImplementedError()` with your code, then run the test cell right
-# below. The tests check your class with `ad.gradcheck` (and
-# `ad.gradgradcheck` where the exercise says so) and compare it with the
-# built-in operations; when the notebook is graded, hidden tests repeat this
-# on fresh random inputs. Your answers may use NumPy (for instance on
-# `x.data` in `forward`) and, from the engine, `ad.Function`, `ad.Tensor`,
-# `ad.tensor` and `ad.no_grad`. Every other cell runs without your code.
+# (Shift-Enter). There are six exercises (17 points), each asking for one or
+# more classes that subclass `ad.Function`, and one written answer (2
+# points, graded by hand). Replace each `raise NotImplementedError()` with
+# your code, then run the test cell right below. The tests check your
+# classes with `ad.gradcheck` (and `ad.gradgradcheck` where the exercise
+# says so) and compare them with the built-in operations; when the notebook
+# is graded, hidden tests repeat this on fresh random inputs. Your answers
+# may use NumPy (for instance on `x.data` in `forward`) and, from the
+# engine, `ad.Function`, `ad.Tensor`, `ad.tensor` and `ad.no_grad` (and,
+# where an exercise says so, `ad.enable_grad` and `ad.grad`). Every other
+# cell runs without your code.
+#
+# **Run All stops at the first unfinished exercise**: its test cell raises an
+# error, and Jupyter does not run the cells after it. While you work, run the
+# cells one by one (or use *Run All Above* on the cell you are working on),
+# and do the exercises in order.
+#
+# Symbols follow the course's [notation card](../notation.md): $\bar v =
+# \partial L/\partial v$ is the adjoint (the upstream gradient) of $v$, and
+# a gradient has the shape of what it is the gradient of.
 
 # %%
 # %matplotlib inline
@@ -168,6 +181,43 @@ for make in [lambda: Scale.apply(ad.tensor([1.0, 2.0], requires_grad=True), 3.0)
         print("RuntimeError:", error, "\n")
 
 # %% [markdown]
+# > **Common mistake: a gradient of the wrong shape that happens to
+# > broadcast.** The engine must accept a gradient of the *output's* shape
+# > for an input that the call broadcast (section 7 relies on it: `MulAdd` may
+# > return $\bar f\,y$ of shape `(2, 3)` for an `x` of shape `(3,)`), and it
+# > sums the broadcast axes away. PyTorch goes further and sums *any* array
+# > that could broadcast back to the input's shape, so a backward that returns,
+# > for an input of shape `(3,)` of a sum, an array of shape `(4, 3)` built by
+# > accident is silently summed into a gradient four times too large
+# > ([pytorch/pytorch#65244](https://github.com/pytorch/pytorch/issues/65244):
+# > "expected, because of broadcasting; gradcheck catches it"). Nothing
+# > crashes, the loss still goes down a little, and the wrong gradient can
+# > cost days. `autodiff_ref` accepts extra axes only where the call's own
+# > output has them (a sum's output is a scalar: it has none), so the same
+# > mistake stops backward with an error that names the Function and the
+# > shapes. A gradient of the right shape with wrong values is a different
+# > story: only `ad.gradcheck` finds that, as the next cells show.
+
+# %%
+class SumWrongShape(ad.Function):
+    """y = sum(x), whose backward returns a (4, 3) array for an x of shape (3,)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.data.sum()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * np.ones((4, 3))  # should be: grad_output * np.ones(3)
+
+
+x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+try:
+    SumWrongShape.apply(x).backward()
+except RuntimeError as error:
+    print("backward refused the (4, 3) gradient:\n ", error)
+
+# %% [markdown]
 # A new backward rule is checked the way notebook 01 taught: against central
 # finite differences, with `ad.gradcheck(fn, inputs)` in float64. It builds
 # the whole Jacobian both ways and raises `ad.GradcheckError` naming the
@@ -271,20 +321,26 @@ except RuntimeError as error:
 # ## 3. When is a custom Function the right tool?
 #
 # Composing built-in operations is always correct in exact arithmetic, so a
-# custom Function must buy something. Four things it can buy:
+# custom Function must buy something. Five things it can buy:
 #
 # | situation | why not compose built-ins? | example |
 # |---|---|---|
-# | the derivative is simplest in terms of the **output** | a composition saves every intermediate it needs; one node can save just the output | $\sigma' = \sigma(1-\sigma)$, $\tanh' = 1 - \tanh^2$, $\exp' = \exp$ |
+# | the derivative is simplest in terms of the **output** | a composition saves every intermediate it needs; one node can save just the output | $\exp' = \exp$, $\tanh' = 1 - \tanh^2$, sigmoid and normalisation (Exercises 1 and 2) |
 # | a **fused, numerically stable** operation | intermediate values overflow (`exp(1000) = inf`) even when the result is a normal number, and the gradient becomes `nan` | log-sum-exp, softmax-cross-entropy |
 # | a **non-differentiable** operation with a gradient you **choose** | the true derivative is 0 almost everywhere (rounding) or is not the one you want | straight-through rounding, gradient clipping |
 # | **several inputs** where some often need no gradient | a fused rule can skip the gradients nobody asked for (`ctx.needs_input_grad`) and save the intermediates of the composition | $x y + z$, a linear layer $x W^\top + b$ |
+# | **memory**: recompute rather than save | a composition keeps every intermediate alive until backward | gradient checkpointing |
 #
 # The rest of the notebook takes them one at a time, each with an exercise.
-# The tests of all five exercises use these two helpers, which turn an error
-# inside your class into a failing test that says where it happened:
+# The tests of the exercises use the helpers of the next cell: `_call` and
+# `_check` turn an error inside your class into a failing test that says
+# where it happened, the others compute expected values or check what a
+# function returned. You do not need to read them.
 
 # %%
+import itertools
+
+
 def _call(what, fn):
     """Run fn(); an exception from the student's Function becomes a GradingError."""
     try:
@@ -310,22 +366,105 @@ def _check(what, fn, inputs, second=False):
                                    f"{exc}") from None
 
 
+def _normalize_ad(x):
+    return x / (x * x).sum(axis=-1, keepdims=True).sqrt()
+
+
+def _needs_check(shapes, rng):
+    """Call MulAdd.backward directly for every combination of inputs needing a gradient."""
+    g = ad.tensor(rng.standard_normal(np.broadcast_shapes(*shapes)))
+    for needs in itertools.product([False, True], repeat=3):
+        if not any(needs):
+            continue
+        values = [rng.standard_normal(s) for s in shapes]
+        inputs = [ad.tensor(v, requires_grad=n) for v, n in zip(values, needs)]
+        out = _call(f"MulAdd.apply for shapes {shapes}", lambda: MulAdd.apply(*inputs))
+        if tuple(out.grad_fn.ctx.needs_input_grad) != needs:
+            raise RuntimeError("a bug in the test, not in your code")
+        with ad.no_grad():
+            grads = _call(f"MulAdd.backward with ctx.needs_input_grad = {needs}",
+                          lambda: MulAdd.backward(out.grad_fn.ctx, g))
+        if not isinstance(grads, tuple) or len(grads) != 3:
+            raise grading.GradingError("MulAdd.backward should return a tuple of three "
+                                       "values, one per input (x, y, z).")
+        expected = [g.data * values[1], g.data * values[0], g.data]
+        for label, need, got, exp in zip("xyz", needs, grads, expected):
+            if not need and got is not None:
+                raise grading.GradingError(
+                    f"with ctx.needs_input_grad = {needs}, MulAdd.backward returned a gradient "
+                    f"for {label}, which needs none: return None for it and skip the work.")
+            if need and got is None:
+                raise grading.GradingError(
+                    f"with ctx.needs_input_grad = {needs}, MulAdd.backward returned None for "
+                    f"{label}, which needs a gradient.")
+            if need:
+                grading.assert_close(got, exp, rtol=1e-12,
+                                     name=f"the gradient for {label} returned by "
+                                          f"MulAdd.backward (needs_input_grad = {needs})")
+
+
+class _Counted:
+    """block(t) = tanh(2 t) * t + sin(t), counting its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, t):
+        self.calls += 1
+        return ad.tanh(2.0 * t) * t + ad.sin(t)
+
+
+def _check_checkpoint(values, upstream, what):
+    block, x, ref = _Counted(), *(ad.tensor(values.copy(), requires_grad=True) for _ in "xr")
+    y = _call(f"Checkpoint.apply(x, block) for {what}", lambda: Checkpoint.apply(x, block))
+    saved = y.grad_fn.ctx.saved_tensors
+    if len(saved) != 1 or saved[0] is not x:
+        raise grading.GradingError(f"Checkpoint.forward saved {len(saved)} tensor(s); it should "
+                                   "save exactly one, its input x.")
+    _call("backward", lambda: y.backward(ad.tensor(upstream)))
+    expected = block(ref)
+    expected.backward(ad.tensor(upstream))
+    grading.assert_close(y, expected.data, rtol=1e-13, name=f"Checkpoint.apply(x, block) for {what}")
+    grading.assert_close(x.grad, ref.grad.data, rtol=1e-10, atol=1e-13,
+                         name=f"x.grad through Checkpoint for {what}, vs block composed directly")
+    if block.calls != 3:
+        raise grading.GradingError(f"block was called {block.calls - 1} time(s) by Checkpoint "
+                                   "for one forward and one backward; expected 2 (once each).")
+
+
+def _fit_result(q, losses, target, steps, what):
+    """Check what fit_quantized returned: q on the target, the loss 0 at the end."""
+    losses = np.asarray(losses, dtype=np.float64)
+    if losses.shape != (steps,):
+        raise grading.GradingError(f"{what} returned losses of shape {losses.shape}; expected "
+                                   f"({steps},), one loss per step.")
+    if not np.all(np.isfinite(losses)) or losses[-1] > losses[0]:
+        raise grading.GradingError(f"{what} diverged (losses {losses[:4].round(3).tolist()} "
+                                   "...): is the gradient clipped by ClipGrad before the update?")
+    if np.all(np.asarray(q) == 0) and np.any(np.asarray(target) != 0):
+        raise grading.GradingError(f"{what} never moved the weights from 0: does the gradient "
+                                   "reach w (RoundSTE passes it straight through)?")
+    grading.assert_close(q, target, rtol=0, atol=1e-12, name=f"the quantised weights q of {what}")
+    grading.assert_close(losses[-1], 0.0, rtol=0, atol=1e-20, name=f"the last loss of {what}")
+
+
 # %% [markdown]
 # ## 4. Saving the output instead of the input: sigmoid
 #
-# The logistic sigmoid and its derivative are
+# The logistic sigmoid is
 #
 # $$
-# \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad
-# \sigma'(x) = \frac{e^{-x}}{(1 + e^{-x})^2}
-# = \frac{1}{1 + e^{-x}} \cdot \frac{(1 + e^{-x}) - 1}{1 + e^{-x}}
-# = \sigma(x)\,\bigl(1 - \sigma(x)\bigr).
+# \sigma(x) = \frac{1}{1 + e^{-x}} .
 # $$
 #
-# The derivative needs only the **output** $s = \sigma(x)$: no exponential
-# has to be recomputed, and $x$ itself is not needed at all. **Worked
-# numbers:** $\sigma(0) = 0.5$, $\sigma'(0) = 0.25$; $\sigma(1) = 0.731059$
-# and $\sigma'(1) = 0.731059 \times 0.268941 = 0.196612$.
+# **Derive its backward rule yourself** (Exercise 1), in a form that needs
+# only the **output** $s = \sigma(x)$: differentiate $\sigma$ with the chain
+# rule (notebook 06 gave $\sigma'(x) = e^{-x}/(1 + e^{-x})^2$), then write
+# $e^{-x}$ in terms of $s$ (solve $s = 1/(1 + e^{-x})$ for $e^{-x}$) and
+# simplify until no $x$ and no exponential is left. Then no exponential has
+# to be recomputed in backward, and $x$ itself is not needed at all.
+# **Worked numbers** to check your formula: $\sigma(0) = 0.5$ with
+# $\sigma'(0) = 0.25$; $\sigma(1) = 0.731059$ with $\sigma'(1) = 0.196612$.
 #
 # Why does saving the output matter? The output is kept alive anyway: the
 # next layer uses it (and usually saves it for *its* backward). A node that
@@ -371,8 +510,9 @@ for label, y in [("1 / (1 + exp(-x))", composed), ("ad.sigmoid(x)", builtin)]:
 # exponentials with NumPy on `x.data` (the built-in `sigmoid` and `tanh` are
 # off limits here), wrap it as `out = ad.Tensor(s)`, save **only** `out`
 # with `ctx.save_for_backward(out)` and return that same `out`. In
-# `backward`, compute the gradient from the saved output with Tensor
-# operations, so that it can be differentiated again: the test runs
+# `backward`, compute the gradient with the rule you derived, from the saved
+# output, with Tensor operations, so that it can be differentiated again:
+# the test runs
 # `ad.gradcheck` and `ad.gradgradcheck`, and inspects what your `forward`
 # saved (`y.grad_fn.ctx.saved_tensors`).
 
@@ -382,9 +522,9 @@ class Sigmoid(ad.Function):
 
     Sigmoid.apply(x): x is a float64 ad.Tensor of any shape; returns
     sigma(x) = 1 / (1 + exp(-x)) element-wise, of x's shape, finite even for
-    x = +-1000. forward saves exactly one tensor, the output it returns;
-    backward returns grad_output * s * (1 - s), computed with Tensor
-    operations.
+    x = +-1000. forward saves exactly one tensor, the output it returns.
+    backward returns the gradient for x, computed from that saved output
+    (not from x) with Tensor operations, so that it is differentiable again.
     """
 
     @staticmethod
@@ -405,47 +545,49 @@ class Sigmoid(ad.Function):
 
 
 # %% test="test_sigmoid" points=2
-# sigma(0) = 0.5 and sigma(1) = 0.731059
-x = ad.tensor([0.0, 1.0], requires_grad=True)
-y = _call("Sigmoid.apply(x) for x = [0.0, 1.0]", lambda: Sigmoid.apply(x))
-grading.assert_close(y, [0.5, 0.7310585786300049], rtol=1e-12,
-                     name="Sigmoid.apply(x) for x = [0.0, 1.0]")
-saved = y.grad_fn.ctx.saved_tensors
-if len(saved) != 1 or not isinstance(saved[0], ad.Tensor):
-    raise grading.GradingError(
-        f"Sigmoid.forward saved {len(saved)} object(s) "
-        f"({', '.join(type(s).__name__ for s in saved) or 'nothing'}) with "
-        "ctx.save_for_backward; it should save exactly one ad.Tensor: the output sigma(x).")
-if saved[0] is x or np.array_equal(np.asarray(saved[0].data), x.data):
-    raise grading.GradingError("Sigmoid.forward saved its input x: save the output "
-                               "s = sigma(x) instead; backward needs only s (s' = s (1 - s)).")
-grading.assert_close(saved[0], y.data, rtol=1e-12,
-                     name="the tensor Sigmoid.forward saved (it should be the output sigma(x))")
-# backward: s (1 - s) = [0.25, 0.196612] times the upstream gradient [2.0, -1.0]
-_call("y.backward(ad.tensor([2.0, -1.0])) for y = Sigmoid.apply(x)",
-      lambda: y.backward(ad.tensor([2.0, -1.0])))
-grading.assert_close(x.grad, [0.5, -0.19661193324148185], rtol=1e-10,
-                     without_upstream=[0.25, 0.19661193324148185],
-                     name="x.grad for x = [0.0, 1.0] and the upstream gradient [2.0, -1.0]")
+with grading.exercise(1, "Sigmoid"):
+    # sigma(0) = 0.5 and sigma(1) = 0.731059
+    x = ad.tensor([0.0, 1.0], requires_grad=True)
+    y = _call("Sigmoid.apply(x) for x = [0.0, 1.0]", lambda: Sigmoid.apply(x))
+    grading.assert_close(y, [0.5, 0.7310585786300049], rtol=1e-12,
+                         name="Sigmoid.apply(x) for x = [0.0, 1.0]")
+    saved = y.grad_fn.ctx.saved_tensors
+    if len(saved) != 1 or not isinstance(saved[0], ad.Tensor):
+        raise grading.GradingError(
+            f"Sigmoid.forward saved {len(saved)} object(s) "
+            f"({', '.join(type(s).__name__ for s in saved) or 'nothing'}) with "
+            "ctx.save_for_backward; it should save exactly one ad.Tensor: the output sigma(x).")
+    if saved[0] is x or np.array_equal(np.asarray(saved[0].data), x.data):
+        raise grading.GradingError("Sigmoid.forward saved its input x: save the output "
+                                   "s = sigma(x) instead, and write the derivative in terms of s.")
+    grading.assert_close(saved[0], y.data, rtol=1e-12,
+                         name="the tensor Sigmoid.forward saved (it should be the output sigma(x))")
+    # backward: sigma'(0) = 0.25 and sigma'(1) = 0.196612 times the upstream gradient [2.0, -1.0]
+    _call("y.backward(ad.tensor([2.0, -1.0])) for y = Sigmoid.apply(x)",
+          lambda: y.backward(ad.tensor([2.0, -1.0])))
+    grading.assert_close(x.grad, [0.5, -0.19661193324148185], rtol=1e-10,
+                         without_upstream=[0.25, 0.19661193324148185],
+                         name="x.grad for x = [0.0, 1.0] and the upstream gradient [2.0, -1.0]")
+    # first and second derivatives against finite differences
+    x = ad.tensor(np.random.default_rng(0).uniform(-4, 4, (3, 4)), requires_grad=True)
+    _check("Sigmoid.apply on a random (3, 4) input", Sigmoid.apply, (x,))
+    y = Sigmoid.apply(x)
+    if y.grad_fn.ctx.saved_tensors[0] is not y:
+        raise grading.GradingError(
+            "Sigmoid.forward saved a copy of its output, not the tensor it returns. Write "
+            "out = ad.Tensor(...); ctx.save_for_backward(out); return out: a copy is a "
+            "constant, so a second derivative misses that s depends on x.")
+    _check("Sigmoid.apply on a random (3, 4) input (is backward written with Tensor operations?)",
+           Sigmoid.apply, (x,), second=True)
+grading.passed("Sigmoid")
+### BEGIN HIDDEN TESTS
 # stable at +-1000: sigma = 0 and 1, gradient 0, no NaN
 x = ad.tensor([-1000.0, 1000.0], requires_grad=True)
 y = _call("Sigmoid.apply(x) for x = [-1000.0, 1000.0]", lambda: Sigmoid.apply(x))
 grading.assert_close(y, [0.0, 1.0], rtol=0, atol=1e-12, name="Sigmoid.apply([-1000.0, 1000.0])")
 _call("backward at x = [-1000.0, 1000.0]", lambda: y.backward(ad.tensor([1.0, 1.0])))
 grading.assert_close(x.grad, [0.0, 0.0], rtol=0, atol=1e-12,
-                     name="x.grad for x = [-1000.0, 1000.0] (s (1 - s) = 0 there)")
-# first and second derivatives against finite differences
-x = ad.tensor(np.random.default_rng(0).uniform(-4, 4, (3, 4)), requires_grad=True)
-_check("Sigmoid.apply on a random (3, 4) input", Sigmoid.apply, (x,))
-y = Sigmoid.apply(x)
-if y.grad_fn.ctx.saved_tensors[0] is not y:
-    raise grading.GradingError(
-        "Sigmoid.forward saved a copy of its output, not the tensor it returns. Write "
-        "out = ad.Tensor(...); ctx.save_for_backward(out); return out: a copy is a "
-        "constant, so a second derivative misses that s depends on x.")
-_check("Sigmoid.apply on a random (3, 4) input (is backward written with Tensor operations?)",
-       Sigmoid.apply, (x,), second=True)
-### BEGIN HIDDEN TESTS
+                     name="x.grad for x = [-1000.0, 1000.0] (the slope is 0 there)")
 _rng = np.random.default_rng()
 for _shape in [(int(_rng.integers(1, 7)),), (2, 5), (2, 3, 4)]:
     _x = _rng.uniform(-8, 8, _shape)
@@ -503,18 +645,163 @@ except NotImplementedError:
     print("Finish Exercise 1 (Sigmoid) to see your sigmoid's graph.")
 
 # %% [markdown]
+# ### 4.2 Another rule in terms of the output: normalising a vector
+#
+# Cosine similarities, contrastive losses and weight normalisation all
+# divide a vector by its length: for each row $x \in \mathbb{R}^n$ (the last
+# axis of an array),
+#
+# $$
+# y = \frac{x}{r}, \qquad r = \lVert x \rVert = \sqrt{\textstyle\sum_j x_j^2} .
+# $$
+#
+# Composed from built-ins (`x * x`, `sum`, `sqrt`, `/`), that is four nodes
+# and three saved intermediates. One node can do with much less, and its
+# backward rule is short once you have derived it. **The recipe:**
+# (1) differentiate $r$: $\partial r/\partial x_j$ is a component of $y$;
+# (2) with the quotient rule, $\partial y_i/\partial x_j$ for $i = j$ and for
+# $i \ne j$ (an identity matrix and an outer product); (3) the backward rule
+# is the vector-Jacobian product $\bar x_j = \sum_i \bar y_i\, \partial
+# y_i/\partial x_j$: write it with $\bar y$, $y$, $r$ and one dot product
+# $y \cdot \bar y$, without building the $n \times n$ Jacobian.
+#
+# **Worked numbers.** $x = (3, 4)$: $r = 5$ and $y = (0.6, 0.8)$. For the
+# upstream gradient $\bar y = (1, 0)$ the answer is $\bar x = (0.128,
+# -0.096)$. Notice $\bar x \cdot x = 0$: scaling $x$ does not change $y$, so
+# the gradient has no component along $x$. Your formula should show why.
+#
+# **For the second derivative**, everything `backward` computes with must
+# be connected to $x$ in the graph: the input `x` is, and so is the very
+# output tensor `forward` returns (section 2), but a norm computed with
+# NumPy in `forward` and saved as a new tensor is a constant. Get $r$ in
+# `backward` from connected tensors (with a dot product of two of them, for
+# instance).
+#
+# **Forward mode too.** An `ad.Function` may also define `jvp(ctx,
+# x_tangent)`, the forward-mode rule of notebook 03: it gets a tangent
+# $\dot x$ (the direction in which $x$ moves) and returns $\dot y = J \dot x$,
+# the Jacobian-*vector* product, using what `forward` saved.
+# `ad.functional.jvp(f, x, v)` uses it. Derive it from the same Jacobian as
+# your backward rule, and look at that Jacobian: what does its symmetry
+# tell you about the two rules?
+#
+# ### Exercise 2 (3 points): normalising the rows, both modes
+
+# %% solution="normalize_function" allow="Function,tensor,Tensor,no_grad"
+class Normalize(ad.Function):
+    """Each row of x divided by its Euclidean length, as one node.
+
+    Normalize.apply(x): x is a float64 ad.Tensor of shape (..., n) with no
+    row of zeros; returns x / ||x|| along the last axis (x's shape).
+    backward returns the gradient for x (x's shape), computed with Tensor
+    operations from tensors connected to x, so that ad.gradgradcheck passes.
+    jvp (forward mode) gets the tangent of x (x's shape) and returns the
+    tangent of the output (x's shape).
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        ### BEGIN SOLUTION
+        norm = np.sqrt((x.data * x.data).sum(axis=-1, keepdims=True))
+        out = ad.Tensor(x.data / norm)
+        ctx.save_for_backward(x, out)
+        return out
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ### BEGIN SOLUTION
+        x, out = ctx.saved_tensors
+        norm = (x * out).sum(axis=-1, keepdims=True)  # x . x / r = r, connected to x
+        along = (out * grad_output).sum(axis=-1, keepdims=True)  # y . ybar per row
+        return (grad_output - out * along) / norm
+        ### END SOLUTION
+
+    @staticmethod
+    def jvp(ctx, x_tangent):
+        ### BEGIN SOLUTION
+        x, out = ctx.saved_tensors
+        norm = (x * out).sum(axis=-1, keepdims=True)
+        along = (out * x_tangent).sum(axis=-1, keepdims=True)
+        return (x_tangent - out * along) / norm
+        ### END SOLUTION
+
+
+# %% test="test_normalize" points=3
+with grading.exercise(2, "Normalize"):
+    # x = (3, 4): y = (0.6, 0.8); the upstream gradient (1, 0) gives (0.128, -0.096)
+    x = ad.tensor([3.0, 4.0], requires_grad=True)
+    y = _call("Normalize.apply([3.0, 4.0])", lambda: Normalize.apply(x))
+    grading.assert_close(y, [0.6, 0.8], rtol=1e-14, name="Normalize.apply([3.0, 4.0])")
+    _call("backward", lambda: y.backward(ad.tensor([1.0, 0.0])))
+    grading.assert_close(x.grad, [0.128, -0.096], rtol=1e-12,
+                         name="x.grad for x = [3.0, 4.0] and the upstream gradient [1.0, 0.0]")
+    x = ad.tensor(np.random.default_rng(2).standard_normal((3, 4)), requires_grad=True)
+    _check("Normalize.apply on a random (3, 4) input", Normalize.apply, (x,))
+    _check("Normalize.apply on a random (3, 4) input (is everything backward uses connected "
+           "to x?)", Normalize.apply, (x,), second=True)
+    # forward mode at x = (3, 4) in the direction (0, 1): the tangent (-0.096, 0.072)
+    _tangent = _call("ad.functional.jvp(Normalize.apply, [3.0, 4.0], [0.0, 1.0])",
+                     lambda: ad.functional.jvp(Normalize.apply, ad.tensor([3.0, 4.0]),
+                                               ad.tensor([0.0, 1.0]))[1])
+    grading.assert_close(_tangent, [-0.096, 0.072], rtol=1e-12,
+                         name="the output tangent of Normalize at x = [3.0, 4.0] for the "
+                              "input tangent [0.0, 1.0]")
+grading.passed("Normalize")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng()
+for _shape in [(int(_rng.integers(2, 7)),), (int(_rng.integers(2, 5)), 3), (2, 3, 4)]:
+    _x = _rng.standard_normal(_shape) * _rng.uniform(0.1, 10)
+    _xt, _ref = ad.tensor(_x.copy(), requires_grad=True), ad.tensor(_x.copy(), requires_grad=True)
+    _y = _call(f"Normalize.apply(x) for x of shape {_shape}", lambda: Normalize.apply(_xt))
+    _yr = _normalize_ad(_ref)
+    grading.assert_close(_y, _yr.data, rtol=1e-12, atol=1e-15,
+                         name=f"Normalize.apply(x) for random x of shape {_shape}")
+    if not np.array_equal(_xt.data, _x):
+        raise grading.GradingError("Normalize changed its input x.data in place.")
+    _g = _rng.standard_normal(_shape)
+    _call("backward", lambda: _y.backward(ad.tensor(_g)))
+    _yr.backward(ad.tensor(_g))
+    grading.assert_close(_xt.grad, _ref.grad.data, rtol=1e-9, atol=1e-12,
+                         name=f"x.grad for a random upstream gradient, x of shape {_shape}, "
+                              "vs x / sqrt(sum(x * x)) composed from built-ins")
+    _check(f"Normalize.apply on a random input of shape {_shape}", Normalize.apply,
+           (ad.tensor(_x, requires_grad=True),), second=True)
+    _v = _rng.standard_normal(_shape)
+    _tangent = _call("ad.functional.jvp(Normalize.apply, x, v)",
+                     lambda: ad.functional.jvp(Normalize.apply, ad.tensor(_x), ad.tensor(_v))[1])
+    grading.assert_close(_tangent, ad.functional.jvp(_normalize_ad, ad.tensor(_x),
+                                                     ad.tensor(_v))[1].data,
+                         rtol=1e-9, atol=1e-12,
+                         name=f"the output tangent of Normalize (jvp) for random x and v of "
+                              f"shape {_shape}, vs the composed built-ins")
+_n_nodes, _n_floats = graph_size(Normalize.apply(ad.tensor(_rng.standard_normal((5, 4)),
+                                                           requires_grad=True)))
+if _n_nodes != 1 or _n_floats > 40:
+    raise grading.GradingError(f"Normalize.apply recorded {_n_nodes} node(s) saving {_n_floats} "
+                               "floats for a (5, 4) input; expected one node saving at most "
+                               "two arrays of that size.")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# One node, and a rule whose structure you can read: $\bar x$ is $\bar y$
+# with its component along $y$ removed (a projection onto the directions
+# that change $y$), divided by the length $r$.
+#
 # ## 5. A fused, numerically stable operation: log-sum-exp
 #
 # The **log-sum-exp** of a vector $x \in \mathbb{R}^n$ is a smooth version of
 # the maximum, and the denominator of every softmax and cross-entropy:
 #
 # $$
-# \operatorname{lse}(x) = \log \sum_{j=1}^n e^{x_j},
-# \qquad
-# \frac{\partial \operatorname{lse}}{\partial x_k}
-# = \frac{e^{x_k}}{\sum_j e^{x_j}} = \operatorname{softmax}(x)_k
-# = e^{x_k - \operatorname{lse}(x)} .
+# \operatorname{lse}(x) = \log \sum_{j=1}^n e^{x_j} .
 # $$
+#
+# Its gradient is yours to derive (Exercise 3): differentiate the logarithm
+# and then the sum with respect to one $x_k$. You will recognise a function
+# from notebook 06. Then rewrite the result so that it uses the output
+# $\operatorname{lse}(x)$ and contains only exponentials of numbers $\le 0$
+# (divide numerator and denominator by the same thing).
 #
 # Composed from built-ins, `log(exp(x).sum())` breaks for large inputs:
 # $e^{1000}$ overflows to `inf`, the value becomes `inf` and the gradient
@@ -528,13 +815,12 @@ except NotImplementedError:
 #
 # exact in real arithmetic (factor $e^m$ out of the sum), and now every
 # exponent is $\le 0$, the largest term is $e^0 = 1$, so the sum lies in
-# $[1, n]$: no overflow, and no $\log 0$. The gradient is just as easy to
-# compute stably: $e^{x_k - \operatorname{lse}(x)}$ has an exponent $\le 0$
-# too. One fused node computes both, saving $x$ and the output.
+# $[1, n]$: no overflow, and no $\log 0$. Written the right way, the gradient
+# is just as stable. One fused node computes both, saving $x$ and the
+# output.
 #
 # **Worked numbers.** $\operatorname{lse}(1, 2, 3) = 3 + \log(e^{-2} + e^{-1}
-# + 1) = 3.407606$, with gradient $\operatorname{softmax}(1, 2, 3) = (0.090031,
-# 0.244728, 0.665241)$. $\operatorname{lse}(1000, 1000) = 1000.693147$ with
+# + 1) = 3.407606$, with gradient $(0.090031, 0.244728, 0.665241)$. $\operatorname{lse}(1000, 1000) = 1000.693147$ with
 # gradient $(0.5, 0.5)$.
 
 # %%
@@ -550,7 +836,7 @@ m = x.max()
 print("shifted by the maximum:", m + np.log(np.exp(x - m).sum()))
 
 # %% [markdown]
-# ### Exercise 2 (3 points): a stable, fused log-sum-exp
+# ### Exercise 3 (3 points): a stable, fused log-sum-exp
 #
 # Write the class `LogSumExp` such that `LogSumExp.apply(x)` reduces the
 # **last axis** of `x`: for `x` of shape `(..., n)` the result has shape
@@ -562,8 +848,8 @@ print("shifted by the maximum:", m + np.log(np.exp(x - m).sum()))
 # do not modify `x.data`. In `backward`, `grad_output` has the output's
 # shape `(...)`; give it a trailing axis of length 1 (`.reshape(...)`) so it
 # multiplies every entry of its row. Writing `backward` with Tensor
-# operations (`(x - lse).exp()`) keeps it differentiable, but only gradcheck
-# is required here.
+# operations on the saved tensors keeps it differentiable, but only
+# gradcheck is required here.
 
 # %% solution="logsumexp_function" allow="Function,tensor,Tensor,no_grad" deny="logsumexp,logaddexp,softmax,log_softmax"
 class LogSumExp(ad.Function):
@@ -571,8 +857,9 @@ class LogSumExp(ad.Function):
 
     LogSumExp.apply(x): x is a float64 ad.Tensor of shape (..., n); returns
     an ad.Tensor of shape (...) with m + log(sum(exp(x - m))) along the last
-    axis, m the maximum of each row. backward returns
-    grad_output[..., None] * softmax(x), of x's shape.
+    axis, m the maximum of each row. backward gets grad_output of shape (...)
+    and returns the gradient for x, of x's shape, finite for rows near
+    +-1000.
     """
 
     @staticmethod
@@ -595,34 +882,35 @@ class LogSumExp(ad.Function):
 
 
 # %% test="test_logsumexp" points=3
-# lse(1, 2, 3) = 3.407606, gradient softmax(1, 2, 3) = (0.090031, 0.244728, 0.665241)
-x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
-y = _call("LogSumExp.apply(x) for x = [1.0, 2.0, 3.0]", lambda: LogSumExp.apply(x))
-grading.assert_close(y, 3.40760596444438, rtol=1e-12, name="LogSumExp.apply([1.0, 2.0, 3.0])")
-if not np.array_equal(x.data, [1.0, 2.0, 3.0]):
-    raise grading.GradingError(f"LogSumExp.forward changed its input x.data in place (to "
-                               f"{x.data}): compute x.data - m into a new array.")
-_call("LogSumExp.apply([1.0, 2.0, 3.0]).backward()", lambda: y.backward())
-grading.assert_close(x.grad, np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum(),
-                     rtol=1e-10, name="the gradient of LogSumExp at [1.0, 2.0, 3.0] "
-                                      "(softmax of x)")
-# one row near +1000, one near -1000: lse = +-1000 + log 3, gradient 1/3 per entry times
-# the row's upstream gradient
-data = np.array([[1000.0, 1000.0, 1000.0], [-1000.0, -1000.0, -1000.0]])
-x = ad.tensor(data.copy(), requires_grad=True)
-y = _call("LogSumExp.apply(x) for x of shape (2, 3)", lambda: LogSumExp.apply(x))
-grading.assert_close(y, [1000 + np.log(3), -1000 + np.log(3)], rtol=1e-14,
-                     name="LogSumExp.apply([[1000, 1000, 1000], [-1000, -1000, -1000]]) "
-                          "(one value per row)")
-if not np.array_equal(x.data, data):
-    raise grading.GradingError("LogSumExp changed its input x.data in place: compute "
-                               "x.data - m into a new array.")
-_call("backward with upstream gradient [2.0, -1.0]", lambda: y.backward(ad.tensor([2.0, -1.0])))
-grading.assert_close(x.grad, [[2 / 3] * 3, [-1 / 3] * 3], rtol=1e-10,
-                     without_upstream=np.full((2, 3), 1 / 3),
-                     name="x.grad for the (2, 3) input above and upstream gradient [2.0, -1.0]")
-x = ad.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
-_check("LogSumExp.apply on a random (3, 4) input", LogSumExp.apply, (x,))
+with grading.exercise(3, "LogSumExp"):
+    # lse(1, 2, 3) = 3.407606, gradient (0.090031, 0.244728, 0.665241)
+    x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = _call("LogSumExp.apply(x) for x = [1.0, 2.0, 3.0]", lambda: LogSumExp.apply(x))
+    grading.assert_close(y, 3.40760596444438, rtol=1e-12, name="LogSumExp.apply([1.0, 2.0, 3.0])")
+    if not np.array_equal(x.data, [1.0, 2.0, 3.0]):
+        raise grading.GradingError(f"LogSumExp.forward changed its input x.data in place (to "
+                                   f"{x.data}): compute x.data - m into a new array.")
+    _call("LogSumExp.apply([1.0, 2.0, 3.0]).backward()", lambda: y.backward())
+    grading.assert_close(x.grad, np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum(),
+                         rtol=1e-10, name="the gradient of LogSumExp at [1.0, 2.0, 3.0]")
+    # one row near +1000, one near -1000: lse = +-1000 + log 3, gradient 1/3 per entry times
+    # the row's upstream gradient
+    data = np.array([[1000.0, 1000.0, 1000.0], [-1000.0, -1000.0, -1000.0]])
+    x = ad.tensor(data.copy(), requires_grad=True)
+    y = _call("LogSumExp.apply(x) for x of shape (2, 3)", lambda: LogSumExp.apply(x))
+    grading.assert_close(y, [1000 + np.log(3), -1000 + np.log(3)], rtol=1e-14,
+                         name="LogSumExp.apply([[1000, 1000, 1000], [-1000, -1000, -1000]]) "
+                              "(one value per row)")
+    if not np.array_equal(x.data, data):
+        raise grading.GradingError("LogSumExp changed its input x.data in place: compute "
+                                   "x.data - m into a new array.")
+    _call("backward with upstream gradient [2.0, -1.0]", lambda: y.backward(ad.tensor([2.0, -1.0])))
+    grading.assert_close(x.grad, [[2 / 3] * 3, [-1 / 3] * 3], rtol=1e-10,
+                         without_upstream=np.full((2, 3), 1 / 3),
+                         name="x.grad for the (2, 3) input above and upstream gradient [2.0, -1.0]")
+    x = ad.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True)
+    _check("LogSumExp.apply on a random (3, 4) input", LogSumExp.apply, (x,))
+grading.passed("LogSumExp")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 for _shape in [(int(_rng.integers(2, 7)),), (int(_rng.integers(2, 5)), 5), (2, 3, 4)]:
@@ -681,7 +969,7 @@ try:
     loss.backward()
     print("with LogSumExp:      loss", loss.item() + 0.0, " gradient", z.grad.data)
 except NotImplementedError:
-    print("Finish Exercise 2 (LogSumExp) to see the stable loss.")
+    print("Finish Exercise 3 (LogSumExp) to see the stable loss.")
 z = ad.tensor(z_values, requires_grad=True)
 with np.errstate(over="ignore", invalid="ignore"):
     loss = (ad.log(ad.exp(z).sum(axis=1)) - z[:, 0]).mean()
@@ -728,145 +1016,16 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
 axes[0].plot(xs, np.round(xs), label="forward: round(x)")
 axes[0].plot(xs, xs, "--", color="0.5", label="what backward pretends: x")
 axes[0].set_title("forward")
+axes[0].set_ylabel("y")
 axes[1].plot(xs, np.zeros_like(xs), label="true derivative of round (0 a.e.)")
 axes[1].plot(xs, np.ones_like(xs), "--", label="straight-through: 1")
 axes[1].set_ylim(-0.5, 1.5)
 axes[1].set_title("the factor backward multiplies by")
+axes[1].set_ylabel("dy/dx used in backward")
 for ax in axes:
     ax.set_xlabel("x")
     ax.legend(loc="upper left", fontsize=8)
 plt.show()
-
-# %% [markdown]
-# ### Exercise 3 (1 point): straight-through rounding
-#
-# Write `RoundSTE`: `forward` returns `x` rounded to the nearest integer
-# (`np.round`), `backward` returns the upstream gradient unchanged.
-
-# %% solution="round_ste" allow="Function,tensor,Tensor,no_grad"
-class RoundSTE(ad.Function):
-    """Rounding with the straight-through gradient.
-
-    RoundSTE.apply(x): x is a float64 ad.Tensor of any shape; returns
-    np.round(x) (same shape, float). backward returns grad_output unchanged
-    (the gradient of the identity).
-    """
-
-    @staticmethod
-    def forward(ctx, x):
-        ### BEGIN SOLUTION
-        return np.round(x.data)
-        ### END SOLUTION
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        ### BEGIN SOLUTION
-        return grad_output
-        ### END SOLUTION
-
-
-# %% test="test_round_ste" points=1
-x = ad.tensor([0.4, 1.6, -2.3], requires_grad=True)
-y = _call("RoundSTE.apply(x) for x = [0.4, 1.6, -2.3]", lambda: RoundSTE.apply(x))
-grading.assert_close(y, [0.0, 2.0, -2.0], rtol=0, atol=0,
-                     name="RoundSTE.apply([0.4, 1.6, -2.3]) (round to the nearest integer)")
-_call("backward", lambda: y.backward(ad.tensor([0.1, -2.0, 3.0])))
-if x.grad is None or not np.any(x.grad.data):
-    raise grading.GradingError(
-        f"RoundSTE gave x the gradient {None if x.grad is None else x.grad.data}: that is the "
-        "true derivative of round (0 almost everywhere). The straight-through estimator "
-        "passes grad_output through unchanged.")
-grading.assert_close(x.grad, [0.1, -2.0, 3.0], rtol=1e-15, without_upstream=np.ones(3),
-                     name="x.grad for x = [0.4, 1.6, -2.3] and upstream gradient "
-                          "[0.1, -2.0, 3.0] (straight through: unchanged)")
-# gradcheck compares with the true derivative, 0 here: for a chosen gradient it must fail
-try:
-    ad.gradcheck(RoundSTE.apply, ad.tensor([0.4, 1.6, -2.3], requires_grad=True))
-except ad.GradcheckError:
-    pass
-else:
-    raise grading.GradingError("ad.gradcheck passed on RoundSTE, so its backward returns the "
-                               "true derivative of round (0); the STE returns grad_output.")
-### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng()
-for _shape in [(int(_rng.integers(1, 8)),), (3, 4), (2, 2, 3)]:
-    _x = _rng.uniform(-10, 10, _shape)
-    _xt = ad.tensor(_x.copy(), requires_grad=True)
-    _y = _call(f"RoundSTE.apply(x) for x of shape {_shape}", lambda: RoundSTE.apply(_xt))
-    grading.assert_close(_y, np.round(_x), rtol=0, atol=0,
-                         name=f"RoundSTE.apply(x) for random x of shape {_shape} vs np.round")
-    if not np.array_equal(_xt.data, _x):
-        raise grading.GradingError("RoundSTE changed its input x.data in place.")
-    _g = _rng.standard_normal(_shape)
-    _call("backward", lambda: _y.backward(ad.tensor(_g)))
-    grading.assert_close(_xt.grad, _g, rtol=1e-15, without_upstream=np.ones(_shape),
-                         name=f"x.grad for a random upstream gradient, x of shape {_shape}")
-# in a chain: L = sum(w * RoundSTE(s x)) gives dL/dx = s w, like the identity would
-_s = _rng.uniform(1, 4)
-_w = _rng.standard_normal(6)
-_xt = ad.tensor(_rng.uniform(-3, 3, 6), requires_grad=True)
-_call("a chain through RoundSTE", lambda: (RoundSTE.apply(_xt * _s) * _w).sum().backward())
-grading.assert_close(_xt.grad, _s * _w, rtol=1e-12,
-                     name="the gradient of sum(w * RoundSTE(s x)) (should be s w)")
-### END HIDDEN TESTS
-
-# %% [markdown]
-# **A quantized weight learns only with the STE.** Fit $t = 0.75\,x$ with a
-# weight that is rounded to a grid of step $0.25$ before use:
-# $q = 0.25\operatorname{round}(w / 0.25)$, loss $\frac1{21}\sum_i (q x_i -
-# t_i)^2$ over 21 points $x_i \in [-1, 1]$, starting from $w = 0.1$ (so
-# $q = 0$). With the true derivative of rounding the gradient is exactly 0
-# and nothing happens; with the straight-through estimator $w$ moves until
-# $q$ reaches $0.75$, where the loss is $0$ and so is the gradient.
-
-# %%
-class RoundTrue(ad.Function):
-    """Rounding with its true derivative: 0 almost everywhere."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return np.round(x.data)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output * 0
-
-
-def train_quantized(round_op, steps=12, lr=0.5, grid=0.25):
-    points = np.linspace(-1, 1, 21)
-    targets = 0.75 * points
-    w = ad.tensor(0.1, requires_grad=True)
-    qs, losses = [], []
-    for _ in range(steps):
-        q = round_op(w / grid) * grid
-        loss = ((q * points - targets) ** 2).mean()
-        w.grad = None
-        loss.backward()
-        with ad.no_grad():
-            w.data = w.data - lr * w.grad.data
-        qs.append(q.item())
-        losses.append(loss.item())
-    return qs, losses
-
-
-runs = {"true derivative of round": train_quantized(RoundTrue.apply)}
-try:
-    runs["straight-through (your RoundSTE)"] = train_quantized(RoundSTE.apply)
-except NotImplementedError:
-    print("Finish Exercise 3 (RoundSTE) to see the straight-through run.")
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-for label, (qs, losses) in runs.items():
-    axes[0].plot(qs, "o-", ms=3, label=label)
-    axes[1].plot(losses, "o-", ms=3, label=label)
-axes[0].axhline(0.75, color="0.6", lw=1)
-axes[0].set_title("quantized weight q")
-axes[1].set_title("loss")
-for ax in axes:
-    ax.set_xlabel("step")
-    ax.legend(fontsize=8)
-plt.show()
-for label, (qs, losses) in runs.items():
-    print(f"{label:34s}: q = {qs[-1]:.2f}, loss = {losses[-1]:.4f}")
 
 # %% [markdown]
 # ### 6.2 Gradient clipping inside the graph
@@ -884,28 +1043,111 @@ for label, (qs, losses) in runs.items():
 # = \min\bigl(\max(\bar y, -c), c\bigr).
 # $$
 #
-# (This is not the same as clipping the norm of the parameters' gradients
-# in the optimizer, which acts once, after the whole backward pass.) The
-# threshold $c$ is a plain number, not a tensor: `forward(ctx, x, c)` keeps
-# it as `ctx.c`, and `backward` must return **two** things, the gradient for
-# `x` and `None` for `c`.
+# Placed on a parameter, it caps each entry of that parameter's gradient, so
+# no gradient step can move it by more than $\eta c$ (learning rate $\eta$),
+# however steep the loss is. Placed anywhere else in the graph, it caps what
+# flows back through that one point, something an optimiser that only ever
+# sees the parameters' summed gradients cannot do. The threshold $c$ is a
+# plain number, not a tensor: `forward(ctx, x, c)` keeps it as `ctx.c`, and
+# `backward` must return **two** things, the gradient for `x` and `None`
+# for `c`.
 #
 # **Worked numbers.** With $c = 1$ and the upstream gradient $(-3, 0.5, 2)$,
 # $x$ receives $(-1, 0.5, 1)$, whatever $x$ is.
 #
-# ### Exercise 4 (2 points): a gradient-clipping identity
+# ### 6.3 The task: a linear model with quantised weights
 #
-# Write `ClipGrad`. `np.clip(a, low, high)` clips a NumPy array; a NumPy
-# array is a fine return value for this `backward`.
+# Fit $t \approx X q$, where the weights $q$ the model *uses* live on a grid
+# of step $g = 0.25$ (low-precision hardware stores only those), while
+# training keeps real-valued weights $w$ and rounds them on every forward
+# pass: $q = g \operatorname{round}(w / g)$. The data: 40 examples of two
+# features, uncorrelated but of very different scales (root mean squares 1
+# and 10, so $X^\top X / N = \operatorname{diag}(1, 100)$), and exact targets $t = X a^*$ with $a^* = (0.75, -0.5)$, a point
+# of the grid. The loss is $L = \frac{1}{2N} \sum_n (X q - t)_n^2$, and
+# gradient descent starts from $w = 0$ with learning rate $\eta = 0.5$.
+#
+# Two things go wrong without custom Functions:
+#
+# * With the true derivative of rounding, $\partial L/\partial w = 0$
+#   everywhere: $w$ never moves.
+# * With the straight-through estimator alone, the step for the large
+#   feature is about $\eta \cdot 10^2 = 50$ times its error: each step
+#   overshoots by more than the last, and training diverges. (A learning
+#   rate small enough for that feature, below $2/100$, would crawl on the
+#   small one.)
+#
+# Clipping the gradient that reaches $w$ at $c = 0.2$ bounds every step to
+# $\eta c = 0.1$, less than half a grid step: $w$ walks towards the right
+# cell of the grid and stops there, because once $q = a^*$ the loss and the
+# gradient are exactly 0.
+#
+# ### Exercise 4 (4 points): train through a rounding
+#
+# Write the two Functions and the training loop that uses them:
+#
+# * `RoundSTE`: rounding to the nearest integer (`np.round`) with the
+#   straight-through gradient;
+# * `ClipGrad`: the identity, with the gradient clipped to $[-c, c]$ on the
+#   way back (`np.clip(a, low, high)` clips a NumPy array; a NumPy array is
+#   a fine return value for this `backward`);
+# * `fit_quantized`: gradient descent on $w$ with `autodiff_ref` tensors,
+#   exactly as its docstring says. The tests run it on the problem above and
+#   on random ones, and also with `rounding=RoundTrue` (the class below, with
+#   the true derivative) and with `clip=None`, to see that your loop honours
+#   both.
 
-# %% solution="clip_grad" allow="Function,tensor,Tensor,no_grad"
+# %%
+class RoundTrue(ad.Function):
+    """Rounding with its true derivative: 0 almost everywhere."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return np.round(x.data)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * 0
+
+
+def quantization_problem(n=40, scales=(1.0, 10.0), target=(0.75, -0.5), seed=0):
+    """X (n, D) with orthogonal columns of root mean square `scales`, and t = X @ target."""
+    q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, len(scales))))
+    X = q * np.sqrt(n) * np.asarray(scales)
+    return X, X @ np.asarray(target)
+
+
+X_q, t_q = quantization_problem()
+print("X^T X / N =", (X_q.T @ X_q / len(X_q)).round(12).tolist(), " a* =", [0.75, -0.5])
+
+# %% solution="straight_through" allow="Function,tensor,Tensor,no_grad"
+class RoundSTE(ad.Function):
+    """Rounding with the straight-through gradient.
+
+    RoundSTE.apply(x): x is a float64 ad.Tensor of any shape; returns
+    np.round(x) (same shape, float). backward returns the straight-through
+    gradient for x (see the text).
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        ### BEGIN SOLUTION
+        return np.round(x.data)
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ### BEGIN SOLUTION
+        return grad_output
+        ### END SOLUTION
+
+
 class ClipGrad(ad.Function):
     """Identity forward, clipped backward.
 
     ClipGrad.apply(x, c): x is a float64 ad.Tensor of any shape, c > 0 a
     Python number. Returns a tensor equal to x (same shape and values).
-    backward returns (grad_output clipped element-wise to [-c, c], None):
-    one gradient for x and None for the non-tensor c.
+    backward returns two values: the gradient for x, each entry of the
+    upstream gradient clipped to [-c, c], and None for the non-tensor c.
     """
 
     @staticmethod
@@ -922,65 +1164,166 @@ class ClipGrad(ad.Function):
         ### END SOLUTION
 
 
-# %% test="test_clip_grad" points=2
-x = ad.tensor([-2.0, 0.5, 3.0], requires_grad=True)
-y = _call("ClipGrad.apply(x, 1.0) for x = [-2.0, 0.5, 3.0]", lambda: ClipGrad.apply(x, 1.0))
-grading.assert_close(y, [-2.0, 0.5, 3.0], rtol=0, atol=0,
-                     name="ClipGrad.apply([-2.0, 0.5, 3.0], 1.0) (the forward is the identity: "
-                          "only the gradient is clipped)")
-_call("ClipGrad backward", lambda: y.backward(ad.tensor([-3.0, 0.5, 2.0])))
-grading.assert_close(x.grad, [-1.0, 0.5, 1.0], rtol=1e-15,
-                     name="x.grad for upstream gradient [-3.0, 0.5, 2.0] and c = 1.0")
-# inside [-c, c] the clipped gradient is the true one: gradcheck passes for c = 5
-x = ad.tensor(np.random.default_rng(0).standard_normal((2, 3)), requires_grad=True)
-_check("lambda t: ClipGrad.apply(t, 5.0) on a random (2, 3) input",
-       lambda t: ClipGrad.apply(t, 5.0), (x,))
+def fit_quantized(X, t, grid=0.25, lr=0.5, clip=0.2, steps=40, rounding=RoundSTE):
+    """Gradient descent on weights that are rounded to a grid in every step.
+
+    X: (N, D) array; t: (N,) array. The trainable weights w, a (D,) tensor,
+    start at 0. Each step computes, with autodiff_ref tensors,
+        q = grid * rounding.apply(ClipGrad.apply(w, clip) / grid)
+    (without the ClipGrad when clip is None), the loss
+        L = sum over the N rows of (X @ q - t) ** 2, divided by 2 N,
+    then dL/dw by backward(), and updates w <- w - lr * dL/dw.
+    Returns (q, losses): q the quantised weights grid * round(w / grid)
+    after the last update, a (D,) NumPy array; losses a (steps,) NumPy
+    array, the loss of each step (before its update).
+    """
+    ### BEGIN SOLUTION
+    N = X.shape[0]
+    w = ad.tensor(np.zeros(X.shape[1]), requires_grad=True)
+    X, t = ad.tensor(X), ad.tensor(t)
+    losses = []
+    for step in range(steps):
+        clipped = w if clip is None else ClipGrad.apply(w, clip)
+        q = grid * rounding.apply(clipped / grid)
+        residual = X @ q - t
+        loss = (residual * residual).sum() / (2 * N)
+        w.grad = None
+        loss.backward()
+        with ad.no_grad():
+            w.data = w.data - lr * w.grad.data
+        losses.append(loss.item())
+    return grid * np.round(w.data / grid), np.array(losses)
+    ### END SOLUTION
+
+
+# %% test="test_straight_through" points=4
+with grading.exercise(4, "RoundSTE, ClipGrad and fit_quantized"):
+    # the worked numbers: round (0.4, 1.6, -2.3) = (0, 2, -2), gradient passed straight through
+    x = ad.tensor([0.4, 1.6, -2.3], requires_grad=True)
+    y = _call("RoundSTE.apply([0.4, 1.6, -2.3])", lambda: RoundSTE.apply(x))
+    grading.assert_close(y, [0.0, 2.0, -2.0], rtol=0, atol=0,
+                         name="RoundSTE.apply([0.4, 1.6, -2.3])")
+    _call("RoundSTE backward", lambda: y.backward(ad.tensor([0.1, -2.0, 3.0])))
+    grading.assert_close(x.grad, [0.1, -2.0, 3.0], rtol=1e-15, without_upstream=np.ones(3),
+                         name="x.grad through RoundSTE, upstream gradient [0.1, -2.0, 3.0]")
+    # c = 1, upstream gradient (-3, 0.5, 2): x receives (-1, 0.5, 1); the forward is the identity
+    x = ad.tensor([-2.0, 0.5, 3.0], requires_grad=True)
+    y = _call("ClipGrad.apply([-2.0, 0.5, 3.0], 1.0)", lambda: ClipGrad.apply(x, 1.0))
+    grading.assert_close(y, [-2.0, 0.5, 3.0], rtol=0, atol=0,
+                         name="ClipGrad.apply([-2.0, 0.5, 3.0], 1.0)")
+    _call("ClipGrad backward", lambda: y.backward(ad.tensor([-3.0, 0.5, 2.0])))
+    grading.assert_close(x.grad, [-1.0, 0.5, 1.0], rtol=1e-15,
+                         name="x.grad through ClipGrad(x, 1.0), upstream gradient [-3.0, 0.5, 2.0]")
+    # the task: q lands on a* = (0.75, -0.5) with loss exactly 0
+    q, losses = _call("fit_quantized(X_q, t_q)", lambda: fit_quantized(X_q.copy(), t_q.copy()))
+    _fit_result(q, losses, [0.75, -0.5], 40,
+                "fit_quantized(X_q, t_q) (grid 0.25, lr 0.5, clip 0.2, 40 steps)")
+    grading.assert_close(np.asarray(losses)[0], 12.78125, rtol=1e-12,
+                         name="losses[0] of fit_quantized(X_q, t_q) (the loss at w = 0: "
+                              "(0.75**2 * 1 + 0.5**2 * 100) / 2 = 12.78125)")
+grading.passed("RoundSTE, ClipGrad and fit_quantized")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
-for _shape in [(int(_rng.integers(2, 8)),), (3, 4), (2, 3, 2)]:
-    _c = float(_rng.uniform(0.2, 2.0))
-    _x = _rng.uniform(-5, 5, _shape)
+for _shape in [(int(_rng.integers(1, 8)),), (3, 4), (2, 2, 3)]:
+    _x = _rng.uniform(-10, 10, _shape)
     _xt = ad.tensor(_x.copy(), requires_grad=True)
-    _y = _call(f"ClipGrad.apply(x, {_c:.3f}) for x of shape {_shape}",
-               lambda: ClipGrad.apply(_xt, _c))
-    grading.assert_close(_y, _x, rtol=0, atol=0,
-                         name=f"ClipGrad.apply(x, {_c:.3f}) for random x of shape {_shape} "
-                              "(the forward is the identity)")
+    _y = _call(f"RoundSTE.apply(x) for x of shape {_shape}", lambda: RoundSTE.apply(_xt))
+    grading.assert_close(_y, np.round(_x), rtol=0, atol=0,
+                         name=f"RoundSTE.apply(x) for random x of shape {_shape} vs np.round")
+    _g = _rng.standard_normal(_shape)
+    _call("backward", lambda: _y.backward(ad.tensor(_g)))
+    grading.assert_close(_xt.grad, _g, rtol=1e-15, without_upstream=np.ones(_shape),
+                         name=f"x.grad through RoundSTE for a random upstream gradient, shape {_shape}")
+    _c = float(_rng.uniform(0.2, 2.0))
+    _xt = ad.tensor(_x.copy(), requires_grad=True)
+    _y = _call(f"ClipGrad.apply(x, {_c:.3f}) for x of shape {_shape}", lambda: ClipGrad.apply(_xt, _c))
+    grading.assert_close(_y, _x, rtol=0, atol=0, name=f"ClipGrad.apply(x, {_c:.3f}) (the identity)")
     if not np.array_equal(_xt.data, _x):
-        raise grading.GradingError("ClipGrad changed its input x.data in place.")
+        raise grading.GradingError("RoundSTE or ClipGrad changed its input x.data in place.")
     _g = 3 * _rng.standard_normal(_shape)
     _g.flat[0], _g.flat[-1] = 4 * _c, -4 * _c  # at least one entry beyond each bound
     _call("backward", lambda: _y.backward(ad.tensor(_g)))
     grading.assert_close(_xt.grad, np.clip(_g, -_c, _c), rtol=1e-15,
-                         name=f"x.grad for a random upstream gradient, c = {_c:.3f}, "
-                              f"shape {_shape}, vs np.clip(g, -c, c)")
-# in a chain: L = sum((ClipGrad(x, c))^3) gives clip(3 x^2, -c, c); with an integer c
+                         name=f"x.grad through ClipGrad(x, {_c:.3f}) for a random upstream "
+                              f"gradient of shape {_shape}, vs np.clip(g, -c, c)")
+# in a chain with an integer c: L = sum(ClipGrad(x, 2) ** 3) gives clip(3 x^2, -2, 2)
 _x = _rng.uniform(-2, 2, 7)
 _xt = ad.tensor(_x.copy(), requires_grad=True)
 _call("a chain through ClipGrad", lambda: (ClipGrad.apply(_xt, 2) ** 3).sum().backward())
 grading.assert_close(_xt.grad, np.clip(3 * _x**2, -2, 2), rtol=1e-12,
                      name="the gradient of sum(ClipGrad(x, 2) ** 3) (should be clip(3 x^2, -2, 2))")
-_x = ad.tensor(_rng.standard_normal((3, 2)), requires_grad=True)
+# within [-c, c] the clipped gradient is the true one
 _check("lambda t: ClipGrad.apply(t, 10.0) on a random (3, 2) input",
-       lambda t: ClipGrad.apply(t, 10.0), (_x,))
+       lambda t: ClipGrad.apply(t, 10.0), (ad.tensor(_rng.standard_normal((3, 2)), requires_grad=True),))
+# random problems: D features of scales between 1 and 10, a target on the grid
+for _ in range(2):
+    _D, _N = int(_rng.integers(1, 5)), int(_rng.integers(20, 60))
+    _scales = np.exp(_rng.uniform(0, np.log(10), _D))
+    _scales[_rng.integers(_D)] = 10.0
+    _target = _rng.integers(-6, 7, _D) * 0.25
+    _X, _t = quantization_problem(_N, _scales, _target, seed=int(_rng.integers(1 << 30)))
+    _fit_result(*fit_quantized(_X, _t, steps=60), _target, 60,
+                f"fit_quantized on random data (N={_N}, D={_D}, target {_target.tolist()})")
+# the whole loss curve against a NumPy re-computation of the same descent
+def _reference_fit(X, t, grid, lr, clip, steps):
+    w, out = np.zeros(X.shape[1]), []
+    for _ in range(steps):
+        r = X @ (grid * np.round(w / grid)) - t
+        g = X.T @ r / len(t)
+        w = w - lr * (g if clip is None else np.clip(g, -clip, clip))
+        out.append(0.5 * np.mean(r * r))
+    return out
+
+
+for _args in [(X_q, t_q, 0.25, 0.5, 0.2, 40),
+              (*quantization_problem(int(_rng.integers(20, 50)), (1.0, 0.5, 2.0),
+                                     _rng.integers(-4, 5, 3) * 0.5,
+                                     seed=int(_rng.integers(1 << 30))),
+               0.5, float(_rng.uniform(0.05, 0.2)), None, 15)]:
+    _q, _losses = fit_quantized(*_args[:2], grid=_args[2], lr=_args[3], clip=_args[4],
+                                steps=_args[5])
+    grading.assert_close(np.asarray(_losses, dtype=np.float64), _reference_fit(*_args),
+                         rtol=1e-10, atol=1e-14,
+                         name=f"the losses of fit_quantized(grid={_args[2]}, lr={_args[3]:.3f}, "
+                              f"clip={_args[4]}, steps={_args[5]}) vs the same descent in NumPy")
+# the loop must honour rounding= and clip=
+_q, _losses = fit_quantized(X_q, t_q, rounding=RoundTrue, steps=5)
+grading.assert_close(_q, [0.0, 0.0], rtol=0, atol=0,
+                     name="q of fit_quantized(X_q, t_q, rounding=RoundTrue) (the true derivative "
+                          "of rounding is 0: w must not move)")
+with np.errstate(all="ignore"):
+    _q, _losses = fit_quantized(X_q, t_q, clip=None, steps=8)
+_losses = np.asarray(_losses, dtype=np.float64)
+if not (_losses.shape == (8,) and not _losses[-1] < 1e3):
+    raise grading.GradingError("fit_quantized(X_q, t_q, clip=None) should diverge (no clipping, "
+                               f"learning rate 0.5 for a feature of scale 10); its losses were "
+                               f"{np.asarray(_losses).round(3).tolist()}. Apply ClipGrad only "
+                               "when clip is not None.")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# In a computation, `ClipGrad` changes nothing on the way forward and caps
-# what flows back through it. For $L = \sum_i y_i^3$ with $y = x$ the
-# gradient is $3x^2$:
+# With your three pieces in place, the next cell runs the task three ways:
+# with the true derivative of rounding, with the straight-through estimator
+# but no clipping, and with both.
 
 # %%
-x = ad.tensor([-3.0, 0.2, 2.0], requires_grad=True)
-(x**3).sum().backward()
-print("without clipping: L =", (x.data**3).sum(), " dL/dx =", x.grad.data)
 try:
-    x.grad = None
-    y = ClipGrad.apply(x, 1.0)
-    (y**3).sum().backward()
-    print("with ClipGrad(x, 1): L =", (y.data**3).sum(), " dL/dx =", x.grad.data)
+    runs = {"true derivative of round": fit_quantized(X_q, t_q, rounding=RoundTrue),
+            "straight-through, no clipping": None,
+            "straight-through + ClipGrad(c = 0.2)": fit_quantized(X_q, t_q)}
+    with np.errstate(all="ignore"):
+        runs["straight-through, no clipping"] = fit_quantized(X_q, t_q, clip=None)
 except NotImplementedError:
-    print("Finish Exercise 4 (ClipGrad) to see the clipped gradient.")
+    print("Finish Exercise 4 (RoundSTE, ClipGrad, fit_quantized) to see the three runs.")
+else:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, (q, losses) in runs.items():
+        ax.semilogy(np.maximum(losses, 1e-6), "o-", ms=3, label=f"{label}: q = {q.tolist()}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss L (values below 1e-6 drawn at 1e-6)")
+    ax.set_title("training weights on a grid of step 0.25")
+    ax.legend(loc="center right", fontsize=8)
+    plt.show()
 
 # %% [markdown]
 # ## 7. Several inputs, and the work `needs_input_grad` saves
@@ -1052,8 +1395,8 @@ for use_needs in (False, True):
 
 # %% [markdown]
 # Half the products, and roughly half the time of the backward pass (the
-# exact times depend on the machine and on what else it is doing). In a deep network only the first layer's input is data, so the
-# saving there is one product per training step; for frozen layers during
+# exact times depend on the machine and on what else it is doing). In a
+# deep network only the first layer's input is data, so the saving there is one product per training step; for frozen layers during
 # fine-tuning it is much more.
 #
 # ### Exercise 5 (3 points): a fused multiply-add that skips unneeded work
@@ -1072,9 +1415,10 @@ class MulAdd(ad.Function):
 
     MulAdd.apply(x, y, z): float64 ad.Tensors whose shapes broadcast together;
     returns x * y + z (the broadcast shape). backward returns a tuple of three
-    gradients (grad_output * y, grad_output * x, grad_output), with None in
-    place of each one whose input does not need a gradient; written with
-    Tensor operations, so it is differentiable again.
+    gradients, for x, y and z (each may have the output's shape: the engine
+    sums away broadcasting), with None in place of each one whose input does
+    not need a gradient, which it then does not compute; written with Tensor
+    operations, so it is differentiable again.
     """
 
     @staticmethod
@@ -1097,58 +1441,23 @@ class MulAdd(ad.Function):
 
 
 # %% test="test_mul_add" points=3
-import itertools
-
-# x = 2, y = 3, z = 1: f = 7 and the gradients (3, 2, 1)
-x, y, z = (ad.tensor(v, requires_grad=True) for v in (2.0, 3.0, 1.0))
-f = _call("MulAdd.apply(x, y, z) for x = 2, y = 3, z = 1", lambda: MulAdd.apply(x, y, z))
-grading.assert_close(f, 7.0, rtol=1e-15, name="MulAdd.apply(2.0, 3.0, 1.0)")
-_call("MulAdd backward", lambda: f.backward())
-for label, t, expected in [("x.grad (= y)", x, 3.0), ("y.grad (= x)", y, 2.0),
-                           ("z.grad (= 1)", z, 1.0)]:
-    grading.assert_close(t.grad, expected, rtol=1e-15,
-                         name=f"{label} after MulAdd.apply(2.0, 3.0, 1.0).backward()")
-
-
-def _needs_check(shapes, rng):
-    """Call MulAdd.backward directly for every combination of inputs needing a gradient."""
-    g = ad.tensor(rng.standard_normal(np.broadcast_shapes(*shapes)))
-    for needs in itertools.product([False, True], repeat=3):
-        if not any(needs):
-            continue
-        values = [rng.standard_normal(s) for s in shapes]
-        inputs = [ad.tensor(v, requires_grad=n) for v, n in zip(values, needs)]
-        out = _call(f"MulAdd.apply for shapes {shapes}", lambda: MulAdd.apply(*inputs))
-        if tuple(out.grad_fn.ctx.needs_input_grad) != needs:
-            raise RuntimeError("a bug in the test, not in your code")
-        with ad.no_grad():
-            grads = _call(f"MulAdd.backward with ctx.needs_input_grad = {needs}",
-                          lambda: MulAdd.backward(out.grad_fn.ctx, g))
-        if not isinstance(grads, tuple) or len(grads) != 3:
-            raise grading.GradingError("MulAdd.backward should return a tuple of three "
-                                       "values, one per input (x, y, z).")
-        expected = [g.data * values[1], g.data * values[0], g.data]
-        for label, need, got, exp in zip("xyz", needs, grads, expected):
-            if not need and got is not None:
-                raise grading.GradingError(
-                    f"with ctx.needs_input_grad = {needs}, MulAdd.backward returned a gradient "
-                    f"for {label}, which needs none: return None for it and skip the work.")
-            if need and got is None:
-                raise grading.GradingError(
-                    f"with ctx.needs_input_grad = {needs}, MulAdd.backward returned None for "
-                    f"{label}, which needs a gradient.")
-            if need:
-                grading.assert_close(got, exp, rtol=1e-12,
-                                     name=f"the gradient for {label} returned by "
-                                          f"MulAdd.backward (needs_input_grad = {needs})")
-
-
-_needs_check([(2, 3), (2, 3), (2, 3)], np.random.default_rng(0))
-inputs = tuple(ad.tensor(np.random.default_rng(i).standard_normal((2, 3)), requires_grad=True)
-               for i in range(3))
-_check("MulAdd.apply on random (2, 3) inputs", MulAdd.apply, inputs)
-_check("MulAdd.apply on random (2, 3) inputs (is backward written with Tensor operations?)",
-       MulAdd.apply, inputs, second=True)
+with grading.exercise(5, "MulAdd"):
+    # x = 2, y = 3, z = 1: f = 7 and the gradients (3, 2, 1)
+    x, y, z = (ad.tensor(v, requires_grad=True) for v in (2.0, 3.0, 1.0))
+    f = _call("MulAdd.apply(x, y, z) for x = 2, y = 3, z = 1", lambda: MulAdd.apply(x, y, z))
+    grading.assert_close(f, 7.0, rtol=1e-15, name="MulAdd.apply(2.0, 3.0, 1.0)")
+    _call("MulAdd backward", lambda: f.backward())
+    for label, t, expected in [("x.grad (= y)", x, 3.0), ("y.grad (= x)", y, 2.0),
+                               ("z.grad (= 1)", z, 1.0)]:
+        grading.assert_close(t.grad, expected, rtol=1e-15,
+                             name=f"{label} after MulAdd.apply(2.0, 3.0, 1.0).backward()")
+    _needs_check([(2, 3), (2, 3), (2, 3)], np.random.default_rng(0))
+    inputs = tuple(ad.tensor(np.random.default_rng(i).standard_normal((2, 3)), requires_grad=True)
+                   for i in range(3))
+    _check("MulAdd.apply on random (2, 3) inputs", MulAdd.apply, inputs)
+    _check("MulAdd.apply on random (2, 3) inputs (is backward written with Tensor operations?)",
+           MulAdd.apply, inputs, second=True)
+grading.passed("MulAdd")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
 _m, _n = int(_rng.integers(2, 5)), int(_rng.integers(2, 5))
@@ -1176,6 +1485,162 @@ for _shapes in [[(_m, _n)] * 3, [(_m, _n), (_n,), (_m, 1)], [(_n,), (_m, _n), ()
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# ## 8. Trading time for memory: recompute instead of saving
+#
+# A deep network's backward pass needs the intermediate values of its
+# forward pass, so training keeps all of them alive until the backward pass
+# reaches them: memory grows with depth times batch size, and for large
+# models it is activations, not weights, that fill the accelerator. **Gradient
+# checkpointing** (Chen et al. 2016; `torch.utils.checkpoint`) gives up a
+# little time for a lot of memory: run a block of the network in `forward`
+# *without recording*, save only the block's input, and in `backward` run the
+# block again, this time recording, to get its gradient. Each checkpointed
+# block then holds one saved array between the two passes instead of all of
+# its intermediates, at the price of a second forward pass through it.
+#
+# A custom Function is the natural place for this, with two tools from
+# section 2: `with ad.enable_grad():` switches recording back on inside
+# `backward` (which otherwise runs with recording off), and
+# `ad.grad(outputs, inputs, grad_outputs=...)` returns the vector-Jacobian
+# product for a given upstream gradient without touching any `.grad`.
+#
+# ### Exercise 6 (2 points): a checkpointed block
+#
+# Write `Checkpoint` with `Checkpoint.apply(x, block)`: `block` is a Python
+# function from a tensor to a tensor built with `autodiff_ref` operations
+# (here without parameters of its own that need gradients; PyTorch's version
+# handles those too). Use a **fresh leaf tensor** holding `x`'s values for
+# the recomputation, so that the recorded graph starts there. That also
+# means the gradient it returns is not connected to `x`: this version gives
+# first derivatives only, and a second derivative through it would be wrong
+# (gradgradcheck fails on it, as it should).
+
+# %% solution="checkpoint_function" allow="Function,tensor,Tensor,no_grad,enable_grad,grad"
+class Checkpoint(ad.Function):
+    """Run block(x) without keeping its graph; recompute it in backward.
+
+    Checkpoint.apply(x, block): x is a float64 ad.Tensor; block is a Python
+    function from a tensor to a tensor (autodiff_ref operations; any other
+    tensors it uses need no gradient). Returns a tensor equal to block(x).
+    forward saves only x (and keeps block as a plain attribute of ctx).
+    backward calls block once more and returns two values: the gradient
+    for x (x's shape) and None for block. First derivatives only.
+    """
+
+    @staticmethod
+    def forward(ctx, x, block):
+        ### BEGIN SOLUTION
+        ctx.save_for_backward(x)
+        ctx.block = block
+        return block(x).data
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ### BEGIN SOLUTION
+        (x,) = ctx.saved_tensors
+        with ad.enable_grad():
+            leaf = ad.tensor(x.data, requires_grad=True)
+            out = ctx.block(leaf)
+            (grad_x,) = ad.grad(out, leaf, grad_outputs=grad_output)
+        return grad_x, None
+        ### END SOLUTION
+
+
+# %% test="test_checkpoint" points=2
+with grading.exercise(6, "Checkpoint"):
+    _check_checkpoint(np.array([0.5, -1.0, 2.0]), np.array([1.0, -2.0, 0.5]), "x = [0.5, -1, 2]")
+grading.passed("Checkpoint")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng()
+for _shape in [(int(_rng.integers(1, 6)),), (3, 4)]:
+    _check_checkpoint(_rng.uniform(-3, 3, _shape), _rng.standard_normal(_shape),
+                      f"random x of shape {_shape}")
+_check("lambda t: Checkpoint.apply(t, block) on a random (2, 3) input",
+       lambda t: Checkpoint.apply(t, _Counted()), (ad.tensor(_rng.standard_normal((2, 3)),
+                                                             requires_grad=True),))
+# a block whose output has another shape (a sum over the last axis), inside a chain
+_x = _rng.standard_normal((3, 4))
+_xt, _ref = ad.tensor(_x.copy(), requires_grad=True), ad.tensor(_x.copy(), requires_grad=True)
+_w = _rng.standard_normal(3)
+_call("a chain through Checkpoint",
+      lambda: (Checkpoint.apply(_xt * 2.0, lambda t: (t.exp() * t).sum(axis=-1)) * _w).sum()
+      .backward())
+(((_ref * 2.0).exp() * _ref * 2.0).sum(axis=-1) * _w).sum().backward()
+grading.assert_close(_xt.grad, _ref.grad.data, rtol=1e-10, atol=1e-12,
+                     name="the gradient of sum(w * Checkpoint(2 x, block)) for a block with "
+                          "a (3,) output from a (3, 4) input")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The memory saved, counted with `graph_size` from section 4: a block of 10
+# `tanh` layers applied to a vector of 1000 numbers, composed and
+# checkpointed.
+
+# %%
+def ten_layers(t):
+    for _ in range(10):
+        t = ad.tanh(1.5 * t)
+    return t
+
+
+x = ad.tensor(np.random.default_rng(3).standard_normal(1000), requires_grad=True)
+print("composed:     %d nodes, %6d saved floats" % graph_size(ten_layers(x)))
+try:
+    print("checkpointed: %d node,  %6d saved floats" % graph_size(Checkpoint.apply(x, ten_layers)))
+except NotImplementedError:
+    print("Finish Exercise 6 (Checkpoint) to count its saved floats.")
+
+# %% [markdown]
+# ## 9. When is a custom Function worth writing?
+#
+# **Question (2 points).** For each of the following, say whether you would
+# write a custom Function or simply compose built-in operations, and name
+# the reason (or the reason there is none). One or two sentences each.
+#
+# 1. The softplus $\log(1 + e^{x})$ in a loss where $x$ can reach $\pm 800$.
+# 2. A `floor` that turns a continuous output into a bin index used in the
+#    loss, while its input's parameters should still learn.
+# 3. $f(x) = 3x^2 + \sin x$, used once per training step on a small vector.
+# 4. A 48-layer network that does not fit in memory for training, while
+#    each of its blocks easily fits.
+# 5. $x \cdot \sigma(x)$ (SiLU) applied to large activations in every layer,
+#    where profiling shows that its three separate element-wise operations
+#    (and the arrays they save) cost real time and memory.
+
+# %% [markdown] answer="when_custom_function" points=2
+# ### BEGIN SOLUTION
+# **Model answer.**
+#
+# 1. *Custom (or at least a stable formulation): numerical stability.*
+#    Composed, `exp(800)` overflows to `inf`, giving `inf` or `nan` in the
+#    value and the gradient although softplus(800) is about 800. A fused
+#    node computes $\max(x, 0) + \log(1 + e^{-|x|})$ and its derivative
+#    $\sigma(x)$ stably (which can even be written with the output).
+# 2. *Custom: a non-differentiable op with a surrogate gradient.* The true
+#    derivative of `floor` is 0 almost everywhere, so nothing upstream would
+#    learn; a straight-through (or other chosen) backward is a design choice
+#    that only a custom Function can express. gradcheck must fail on it.
+# 3. *Compose: no reason.* The engine differentiates the composition
+#    exactly; a hand-written rule only adds a chance of a bug.
+# 4. *Custom: memory.* Checkpoint each block: save only its input and
+#    recompute it in backward, trading one extra forward pass for keeping
+#    one array per block instead of all intermediates.
+# 5. *Custom: fused speed and memory.* One node with one pass over the data
+#    and one saved array (its derivative $\sigma(x)(1 + x(1 - \sigma(x)))$
+#    needs only $x$, or $x$ and $\sigma(x)$) instead of three kernels and
+#    their intermediates; check it with gradcheck.
+#
+# **Rubric (2 points).** 0.4 point per case when the decision and the
+# reason both match: 1 numerical stability (overflow of exp); 2 a
+# surrogate gradient for a non-differentiable op; 3 compose, nothing to
+# gain (a custom Function here earns nothing and risks a bug); 4 memory,
+# by recomputing (checkpointing); 5 fused speed and memory. A right
+# decision with a wrong or missing reason earns 0.2. "Faster" alone for
+# case 1 or "more accurate" for case 2 does not count as the reason.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * A custom operation is a subclass of `ad.Function` with two static
@@ -1193,10 +1658,14 @@ for _shapes in [[(_m, _n)] * 3, [(_m, _n), (_n,), (_m, 1)], [(_n,), (_m, _n), ()
 #   gives the right first derivative, and a clear error when someone
 #   differentiates it again. When you save the output, save the very tensor
 #   `forward` returns.
-# * Write a custom Function when it buys something: the derivative in terms
-#   of the output (sigmoid: one node, one saved array); a fused, stable
-#   computation (log-sum-exp and cross-entropy, finite at $\pm 1000$); a
-#   gradient you choose for a non-differentiable or troublesome operation
-#   (straight-through rounding, which gradcheck rightly rejects as "not the
-#   derivative", and gradient clipping); and several inputs where skipping
-#   unneeded gradients saves real work.
+# * The engine silently sums a gradient whose shape merely *broadcasts* to
+#   the input's (as PyTorch does); only gradcheck catches such a mistake.
+# * Write a custom Function when it buys something: a derivative in terms
+#   of the output (sigmoid, normalisation: one node, few saved arrays); a
+#   fused, stable computation (log-sum-exp and cross-entropy, finite at
+#   $\pm 1000$); a gradient you choose for a non-differentiable or
+#   troublesome operation (straight-through rounding, which gradcheck
+#   rightly rejects as "not the derivative", and gradient clipping, which
+#   together train weights that live on a grid); several inputs where
+#   skipping unneeded gradients saves real work; and memory, by recomputing
+#   a block in backward instead of saving its intermediates.
