@@ -22,6 +22,11 @@ commands:
   grade     grade every collected submission of an assignment: sandboxed,
             rebuilt from the course's own cells, both cores; then nbgrader
             records the scores (use instead of `nbgrader autograde`)
+  report    what the class got wrong: scores, credit and diagnoses per test,
+            faults, similar answers; one HTML page plus CSV/JSON (anonymised
+            unless --names)
+  export    the grades of an assignment (gradebook, manual grades included)
+            as the CSV Canvas or Moodle imports, through your roster
   mutate    mutation-test the test cells of the built source notebooks
   publish   write the student edition (release notebooks, the engine, Binder
             and conda set-ups, a student README; no solutions or hidden tests)
@@ -61,6 +66,41 @@ def parser():
     g.add_argument("--no-sandbox", action="store_true",
                    help="run student code unsandboxed (only for trusted code)")
     _course_option(g)
+    r = sub.add_parser("report", help="what the class got wrong (HTML, CSV, JSON)",
+                       description="Write grading-reports/ASSIGNMENT/class-report.html (one "
+                       "self-contained page) and the same numbers as CSV and JSON: the score "
+                       "distribution, full/partial/no credit and the diagnoses per test with "
+                       "an example each, faults, integrity violations, run times and pairs of "
+                       "similar answers. Run after `autodiff-course grade`.")
+    r.add_argument("assignment")
+    r.add_argument("--names", action="store_true",
+                   help="name the students, in class-report-named.* (default: consistent "
+                   "pseudonyms such as 'student 07')")
+    r.add_argument("--similarity", type=float, default=None, metavar="SHARE",
+                   help="list pairs sharing at least this share of their own code "
+                   "(default 0.6)")
+    r.add_argument("--min-tokens", type=int, default=None, metavar="N",
+                   help="compare only answers with at least N tokens of their own "
+                   "beyond the scaffolding and the reference solution (default 40)")
+    _course_option(r)
+    x = sub.add_parser("export", help="grades as the CSV Canvas or Moodle imports",
+                       description="Write the grades of ASSIGNMENT from the gradebook (manual "
+                       "grades included) as the CSV your LMS imports, mapping nbgrader ids "
+                       "through ROSTER (a CSV with a student_id column and the LMS's columns; "
+                       "see docs/lms-export.md). Exit status 1 if a graded student is not in "
+                       "the roster (the file is still written for everyone else).")
+    x.add_argument("assignment")
+    x.add_argument("--format", required=True, choices=["canvas", "moodle"])
+    x.add_argument("--roster", required=True, metavar="ROSTER",
+                   help="CSV: student_id (the nbgrader id) and the LMS's columns")
+    x.add_argument("--output", "-o", metavar="FILE",
+                   help="where to write (default: exports/ASSIGNMENT-FORMAT.csv)")
+    x.add_argument("--column", metavar="NAME",
+                   help="the grade column's heading (default: the assignment id; for Canvas "
+                   "use the assignment's name as in Canvas's export, e.g. 'Derivatives (1234)')")
+    x.add_argument("--moodle-id", default="email", choices=["email", "idnumber", "username"],
+                   help="the Moodle user field that identifies students (default email)")
+    _course_option(x)
     m = sub.add_parser("mutate", help="mutation-test the tests of the built source notebooks")
     m.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     m.add_argument("--sample", type=int, metavar="N",
@@ -141,6 +181,34 @@ def _grade(args):
     return 0
 
 
+def _class_report(args):
+    from .report import write
+
+    course = _course(args)
+    _names(course, [args.assignment])
+    page = write(course, args.assignment, names=args.names, threshold=args.similarity,
+                 min_tokens=args.min_tokens)
+    print(f"wrote {page} (and CSV/JSON beside it)")
+    return 0
+
+
+def _export(args):
+    from .export import export
+
+    course = _course(args)
+    _names(course, [args.assignment])
+    done = export(course, args.assignment, args.format, args.roster, out=args.output,
+                  column=args.column, moodle_id=args.moodle_id)
+    print(f"wrote {done.path}: {done.rows} student(s)")
+    for sid in done.missing:
+        print(f"WARNING {sid}: in the roster but no submission in the gradebook "
+              "(empty grade written)", file=sys.stderr)
+    for sid in done.unknown:
+        print(f"PROBLEM {sid}: graded but not in the roster; their grade is NOT in the file "
+              "(add them to the roster and export again)", file=sys.stderr)
+    return 1 if done.unknown else 0
+
+
 def _mutate(args):
     from functools import partial
 
@@ -180,8 +248,8 @@ def _publish(args):
     return 0
 
 
-COMMANDS = {"build": _build, "verify": _verify, "grade": _grade, "mutate": _mutate,
-            "publish": _publish}
+COMMANDS = {"build": _build, "verify": _verify, "grade": _grade, "report": _class_report,
+            "export": _export, "mutate": _mutate, "publish": _publish}
 
 
 if __name__ == "__main__":

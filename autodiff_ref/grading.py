@@ -48,7 +48,15 @@ def _wrap(text):
 
 
 class GradingError(AssertionError):
-    """A test-cell check failed; the message explains why (wrapped to ``WIDTH``)."""
+    """A test-cell check failed; the message explains why (wrapped to ``WIDTH``).
+
+    ``category`` is a stable code for the kind of mistake (see ``CATEGORIES``):
+    it never depends on the wording, so the class report can count mistakes
+    in any language edition. The class's name travels with the failure (a
+    notebook records it as the error's ``ename``).
+    """
+
+    category = "check_failed"  # a test cell's own check (its message says what)
 
     def __init__(self, message=""):
         super().__init__(_wrap(message))
@@ -56,6 +64,89 @@ class GradingError(AssertionError):
 
 class ExerciseNotWritten(GradingError):
     """The exercise still raises the ``NotImplementedError`` of the student version."""
+
+    category = "not_written"
+
+
+# The kinds of mistake ``diagnose`` recognises: one stable code each, and the
+# GradingError subclass ``assert_close`` raises for it. The English sentences
+# stay in ``_diagnosis``; this table is the one place that names the kinds.
+class NothingReturnedError(GradingError):
+    category = "returned_nothing"
+
+
+class NotAnArrayError(GradingError):
+    category = "not_an_array"
+
+
+class NotFiniteError(GradingError):
+    category = "not_finite"
+
+
+class WrongShapeError(GradingError):
+    category = "wrong_shape"
+
+
+class TransposedError(GradingError):
+    category = "transposed"
+
+
+class MissingBroadcastSumError(GradingError):
+    category = "missing_broadcast_sum"
+
+
+class NeedsReshapeError(GradingError):
+    category = "needs_reshape"
+
+
+class WrongSignError(GradingError):
+    category = "wrong_sign"
+
+
+class IgnoresUpstreamError(GradingError):
+    category = "ignores_upstream"
+
+
+class ConstantFactorError(GradingError):
+    category = "constant_factor"
+
+
+class NotExactError(GradingError):
+    category = "not_exact"
+
+
+class WrongValueError(GradingError):
+    category = "wrong_values"
+
+
+class WrongCountError(GradingError):
+    category = "wrong_count"
+
+
+class OutOfBoundsError(GradingError):
+    category = "out_of_bounds"
+
+
+class MissingPathError(GradingError):
+    category = "missing_paths"  # assert_sum_of_parts: = where += was needed
+
+
+ERRORS = (GradingError, ExerciseNotWritten, NothingReturnedError, NotAnArrayError,
+          NotFiniteError, WrongShapeError, TransposedError, MissingBroadcastSumError,
+          NeedsReshapeError, WrongSignError, IgnoresUpstreamError, ConstantFactorError,
+          NotExactError, WrongValueError, WrongCountError, OutOfBoundsError,
+          MissingPathError)
+CATEGORIES = {cls.category: cls for cls in ERRORS}  # code -> the error raised for it
+
+
+def category_of(ename):
+    """The category code of a failure recorded under the exception name
+    ``ename`` (a notebook error's ``ename``), or None if it is not a grading
+    helper's error. An untouched stub's ``NotImplementedError`` counts as
+    ``not_written``."""
+    if ename == "NotImplementedError":
+        return "not_written"
+    return next((cls.category for cls in ERRORS if cls.__name__ == ename), None)
 
 
 @contextlib.contextmanager
@@ -120,54 +211,70 @@ def _broadcast_axes(big, small):
 
 
 def diagnose(got, expected, *, rtol=1e-6, atol=1e-8, name="your result",
-             without_upstream=None):
+             without_upstream=None, category=False):
     """``None`` if ``got`` matches ``expected``, else a sentence saying what is wrong.
 
     ``without_upstream``: what the answer would be with an upstream gradient
     of ones; a ``got`` equal to it means the upstream gradient was ignored.
+    ``category=True``: return ``(code, sentence)`` instead, the code one of
+    ``CATEGORIES`` (stable, whatever the language of the sentence).
     """
+    found = _diagnosis(got, expected, rtol, atol, name, without_upstream)
+    if found is None or category:
+        return found
+    return found[1]
+
+
+def _diagnosis(got, expected, rtol, atol, name, without_upstream):
+    """(category, sentence) or None; see ``diagnose``."""
     if got is None:
-        return (f"{name} is None: the function returned nothing. Did you forget "
-                "`return`?")
+        return ("returned_nothing",
+                (f"{name} is None: the function returned nothing. Did you forget "
+                "`return`?"))
     try:
         g = np.asarray(_array(got), dtype=np.float64)
     except (TypeError, ValueError):
-        return f"{name} should be a number or an array, got {type(got).__name__}"
+        return ("not_an_array", f"{name} should be a number or an array, got {type(got).__name__}")
     e = np.asarray(_array(expected), dtype=np.float64)
     if not np.all(np.isfinite(g)):
-        return (f"{name} contains NaN or infinity (at index "
+        return ("not_finite", (f"{name} contains NaN or infinity (at index "
                 f"{tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])}): look for a "
-                "division by zero, a log of a non-positive number or an overflow.")
+                "division by zero, a log of a non-positive number or an overflow."))
     if g.shape != e.shape:
         if e.ndim == 0:
-            return f"{name} should be a single number, got an array of shape {_shape(g.shape)}."
+            return ("wrong_shape",
+                    f"{name} should be a single number, got an array of shape {_shape(g.shape)}.")
         if g.ndim == 0:
-            return f"{name} should be an array of shape {_shape(e.shape)}, got a single number."
+            return ("wrong_shape",
+                    f"{name} should be an array of shape {_shape(e.shape)}, got a single number.")
         if g.ndim == 2 and g.shape == e.shape[::-1] and _close(g.T, e, rtol, atol):
-            return (f"{name} is transposed: expected shape {_shape(e.shape)}, got "
-                    f"{_shape(g.shape)}, and its transpose is the right answer.")
+            return ("transposed", (f"{name} is transposed: expected shape {_shape(e.shape)}, got "
+                    f"{_shape(g.shape)}, and its transpose is the right answer."))
         summed = sum_to_shape(g, e.shape)
         if summed is not None and _close(summed, e, rtol, atol):
             axes = _broadcast_axes(g.shape, e.shape)
-            return (f"{name} has shape {_shape(g.shape)} but must have the input's shape "
+            return ("missing_broadcast_sum",
+                    (f"{name} has shape {_shape(g.shape)} but must have the input's shape "
                     f"{_shape(e.shape)}: it is missing the sum over the broadcast "
                     f"axis/axes {tuple(axes)}. An input that was broadcast is used "
-                    "several times, so its gradient is the sum of the copies' gradients.")
+                    "several times, so its gradient is the sum of the copies' gradients."))
         if g.size == e.size and _close(g.reshape(e.shape), e, rtol, atol):
-            return (f"{name} has the right values but the wrong shape: expected "
-                    f"{_shape(e.shape)}, got {_shape(g.shape)} (reshape it).")
-        return f"{name} has the wrong shape: expected {_shape(e.shape)}, got {_shape(g.shape)}."
+            return ("needs_reshape", (f"{name} has the right values but the wrong shape: expected "
+                    f"{_shape(e.shape)}, got {_shape(g.shape)} (reshape it)."))
+        return ("wrong_shape",
+                f"{name} has the wrong shape: expected {_shape(e.shape)}, got {_shape(g.shape)}.")
     if _close(g, e, rtol, atol):
         return None
     if np.any(e) and _close(-g, e, rtol, atol):
-        return f"{name} has the wrong sign: it is exactly minus the correct value."
+        return ("wrong_sign", f"{name} has the wrong sign: it is exactly minus the correct value.")
     if g.ndim == 2 and g.shape[0] == g.shape[1] and _close(g.T, e, rtol, atol):
-        return f"{name} is transposed: its transpose is the right answer."
+        return ("transposed", f"{name} is transposed: its transpose is the right answer.")
     if without_upstream is not None:
         w = np.asarray(_array(without_upstream), dtype=np.float64)
         if w.shape == g.shape and _close(g, w, rtol, atol):
-            return (f"{name} ignores the upstream gradient: it equals the result for an "
-                    "upstream gradient of all ones. Multiply by grad_output (chain rule).")
+            return ("ignores_upstream",
+                    (f"{name} ignores the upstream gradient: it equals the result for an "
+                    "upstream gradient of all ones. Multiply by grad_output (chain rule)."))
     denom = float(np.vdot(e, e))
     if denom > 0 and e.size > 1:
         factor = float(np.vdot(g, e)) / denom
@@ -175,45 +282,49 @@ def diagnose(got, expected, *, rtol=1e-6, atol=1e-8, name="your result",
                 not np.isclose(factor, 1.0):
             nice = min((2.0, 0.5, 3.0, 1 / 3, 4.0, 0.25), key=lambda c: abs(c - abs(factor)))
             hint = f" (about {nice:g}x)" if np.isclose(abs(factor), nice, rtol=1e-3) else ""
-            return (f"{name} is off by a constant factor: every value is {factor:.6g} times "
-                    f"the correct one{hint}. Check constants such as 2, 1/2 or 1/n.")
+            return ("constant_factor",
+                    (f"{name} is off by a constant factor: every value is {factor:.6g} times "
+                    f"the correct one{hint}. Check constants such as 2, 1/2 or 1/n."))
     if rtol <= 1e-9 and np.allclose(g, e, rtol=1e-4, atol=atol):
         worst = float(np.max(np.abs(g - e) / np.maximum(np.abs(e), 1e-300)))
-        return (f"{name} is close but not exact: it agrees only to a relative error of "
+        return ("not_exact",
+                (f"{name} is close but not exact: it agrees only to a relative error of "
                 f"about {worst:.0e}. That is what a numerical approximation (finite "
-                "differences) gives; this exercise asks for the exact value from a formula.")
+                "differences) gives; this exercise asks for the exact value from a formula."))
     if e.size == 1 and e.item() != 0:  # one number: name the factor only if it is telling
         factor = float(g.item() / e.item())
         for nice in (2.0, 0.5, 3.0, 1 / 3, 4.0, 0.25, 10.0, 0.1):
             if np.isclose(abs(factor), nice, rtol=1e-4):
                 sign = "minus " if factor < 0 else ""
-                return (f"{name} is off by a factor of {sign}{nice:g}: expected "
+                return ("constant_factor",
+                        (f"{name} is off by a factor of {sign}{nice:g}: expected "
                         f"{e.item():.10g}, got {g.item():.10g}. Check constants such as "
-                        "2, 1/2 or 1/n.")
+                        "2, 1/2 or 1/n."))
     if e.size == 1:
-        return f"{name} is wrong: expected {e.item():.10g}, got {g.item():.10g}."
+        return ("wrong_values", f"{name} is wrong: expected {e.item():.10g}, got {g.item():.10g}.")
     err = np.abs(g - e)
     idx = np.unravel_index(int(np.argmax(err)), g.shape) if g.ndim else ()
     where = f" at index {tuple(int(i) for i in idx)}" if g.ndim else ""
     wrong = int(np.sum(~np.isclose(g, e, rtol=rtol, atol=atol)))
-    return (f"{name} has wrong values: {wrong} of {g.size} differ; the largest error is"
-            f"{where}: expected {e[idx]:.10g}, got {g[idx]:.10g}.")
+    return ("wrong_values",
+            (f"{name} has wrong values: {wrong} of {g.size} differ; the largest error is"
+            f"{where}: expected {e[idx]:.10g}, got {g[idx]:.10g}."))
 
 
 def assert_close(got, expected, *, name="your result", rtol=1e-6, atol=1e-8,
                  without_upstream=None):
     """Raise ``GradingError`` with an explanation unless ``got`` matches ``expected``."""
-    problem = diagnose(got, expected, rtol=rtol, atol=atol, name=name,
-                       without_upstream=without_upstream)
+    problem = _diagnosis(got, expected, rtol, atol, name, without_upstream)
     if problem is not None:
-        raise GradingError(problem)
+        code, sentence = problem
+        raise CATEGORIES[code](sentence)
 
 
 def assert_less(value, bound, *, name="your result", hint=""):
     """Raise ``GradingError`` unless the number ``value`` is below ``bound``."""
     value = float(_array(value))
     if not value < bound:
-        raise GradingError(f"{name} is {value:.6g}, but it should be below {bound:g}."
+        raise OutOfBoundsError(f"{name} is {value:.6g}, but it should be below {bound:g}."
                            + (f" {hint}" if hint else ""))
 
 
@@ -221,7 +332,7 @@ def assert_greater(value, bound, *, name="your result", hint=""):
     """Raise ``GradingError`` unless the number ``value`` is above ``bound``."""
     value = float(_array(value))
     if not value > bound:
-        raise GradingError(f"{name} is {value:.6g}, but it should be above {bound:g}."
+        raise OutOfBoundsError(f"{name} is {value:.6g}, but it should be above {bound:g}."
                            + (f" {hint}" if hint else ""))
 
 
@@ -246,7 +357,7 @@ def assert_sum_of_parts(got, parts, *, name="your result", rtol=1e-10, atol=1e-1
             for combo in itertools.combinations(labels, r):
                 if _close(g, np.asarray(sum(values[c] for c in combo)), rtol * 10, atol * 10):
                     missing = [c for c in labels if c not in combo]
-                    raise GradingError(
+                    raise MissingPathError(
                         f"{name} is only the contribution of the path(s) through "
                         f"{', '.join(combo)}; it misses the path(s) through "
                         f"{', '.join(missing)}. The variable is used {len(labels)} times, so "
@@ -303,7 +414,7 @@ def check_vjp(backward, forward, shapes, *, reference=None, rng=None, trials=2,
         got = backward(g, *[a.copy() for a in arrays])
         got = list(got) if isinstance(got, (tuple, list)) else [got]
         if len(got) != len(shapes):
-            raise GradingError(f"backward must return {len(shapes)} gradient(s), one per "
+            raise WrongCountError(f"backward must return {len(shapes)} gradient(s), one per "
                                f"input, but returned {len(got)}.")
         for i, (gi, ei, wi) in enumerate(zip(got, expected, ones)):
             where = f"{names[i]} (inputs of shape {', '.join(_shape(s) for s in shapes)})"

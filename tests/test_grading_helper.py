@@ -46,6 +46,15 @@ WRONG = {
 }
 
 
+CATEGORY = {  # kind -> the stable code the class report counts it under
+    "wrong shape": "wrong_shape", "transposed (non-square)": "transposed",
+    "transposed (square)": "transposed", "constant factor": "constant_factor",
+    "wrong sign": "wrong_sign", "missing broadcast sum": "missing_broadcast_sum",
+    "ignores upstream": "ignores_upstream", "returns nothing": "returned_nothing",
+    "wrong count": "wrong_count", "nan": "not_finite", "plain wrong": "wrong_values",
+}
+
+
 @pytest.mark.parametrize("kind", sorted(WRONG))
 def test_helper_names_the_mistake(kind):
     backward, forward, shapes, words = WRONG[kind]
@@ -53,6 +62,38 @@ def test_helper_names_the_mistake(kind):
         grading.check_vjp(backward, forward, shapes, rng=np.random.default_rng(0))
     for w in words:
         assert w in " ".join(str(info.value).split()), (kind, str(info.value))
+    # the category travels in the error's type, whatever the wording
+    assert info.value.category == CATEGORY[kind]
+    assert grading.category_of(type(info.value).__name__) == CATEGORY[kind]
+    assert isinstance(info.value, grading.CATEGORIES[CATEGORY[kind]])
+
+
+def test_diagnose_returns_the_category_with_the_same_sentence():
+    e = np.arange(6.0).reshape(2, 3) + 1
+    cases = {"transposed": e.T, "wrong_sign": -e, "constant_factor": 2 * e,
+             "needs_reshape": e.reshape(3, 2), "not_finite": e * np.inf,
+             "wrong_shape": e[:1], "returned_nothing": None, "wrong_values": e + [[1, 0, 0]] * 1}
+    for code, got in cases.items():
+        with np.errstate(all="ignore"):
+            found = grading.diagnose(got, e, category=True)
+            sentence = grading.diagnose(got, e)
+        assert found == (code, sentence), (code, found)
+    assert grading.diagnose(e, e, category=True) is None
+    close = e * (1 + 1e-6)
+    assert grading.diagnose(close, e, rtol=1e-12, category=True)[0] == "not_exact"
+    assert grading.diagnose(np.ones((3, 2)), np.full(2, 3.0), category=True)[0] == \
+        "missing_broadcast_sum"
+
+
+def test_every_category_has_one_error_type_and_the_stub_counts_as_not_written():
+    assert len(grading.CATEGORIES) == len(grading.ERRORS)
+    assert len({cls.__name__ for cls in grading.ERRORS}) == len(grading.ERRORS)
+    assert grading.category_of("NotImplementedError") == "not_written"
+    assert grading.category_of("ExerciseNotWritten") == "not_written"
+    assert grading.category_of("GradingError") == "check_failed"
+    assert grading.category_of("ValueError") is None
+    with pytest.raises(grading.OutOfBoundsError):
+        grading.assert_less(2.0, 1.0)
 
 
 def test_correct_rules_pass_against_reference_and_finite_differences():
@@ -136,6 +177,7 @@ def test_sum_of_parts_names_the_missing_path():
         grading.assert_sum_of_parts(1.25, parts, name="dx")  # xpy + sigx only
     message = " ".join(str(info.value).split())
     assert "misses the path(s) through num" in message and "(+=)" in message
+    assert info.value.category == "missing_paths"
     with pytest.raises(grading.GradingError) as info:
         grading.assert_sum_of_parts(7.0, parts, name="dx")
     assert "through xpy 1.5" in " ".join(str(info.value).split())

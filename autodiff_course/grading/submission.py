@@ -48,7 +48,7 @@ from . import sandbox
 from .integrity import screen
 from .record import INPUT_DIR
 from .template import templates
-from .verdict import decide, error_output, explanation
+from .verdict import decide, error_name, error_output, explanation
 
 GRADER_VERSION = "1"
 CELL_TIMEOUT = 60  # seconds per cell
@@ -71,6 +71,7 @@ class Outcome:
     max_score: float = 0.0
     tests: dict = field(default_factory=dict)  # "notebook:grade_id" -> [earned, points]
     explanations: dict = field(default_factory=dict)  # failed test -> why, in one line
+    errors: dict = field(default_factory=dict)  # failed test -> the error's type (ename)
     reasons: list = field(default_factory=list)  # faults, missing or renamed notebooks
     violations: list = field(default_factory=list)  # answer cells not run, and why
     dropped_cells: int = 0
@@ -326,8 +327,8 @@ def publish(work, out_dir, sub_dir, outcome, key):
 
 
 def grade_notebook(template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout):
-    """Steps 2-8 for one notebook; returns (notebook, results, explanations of
-    the failed tests, violations, dropped cells, fault)."""
+    """Steps 2-8 for one notebook; returns (notebook, results, (explanation,
+    error type) of each failed test, violations, dropped cells, fault)."""
     token = secrets.token_hex(16)
     nb, violations, dropped = rebuild(template, student_nb)
     violations += screen_answers(nb, template.policies)
@@ -338,8 +339,8 @@ def grade_notebook(template, student_nb, reasons, sub_dir, use_sandbox, cell_tim
     else:
         fault = run_submission(nb, sub_dir, use_sandbox, cell_timeout)
     results = decide(nb, token)
-    why = {grade_id(c): explanation(c) for c in nb.cells
-           if is_test(c) and results.get(grade_id(c), [1])[0] == 0}
+    failed = [c for c in nb.cells if is_test(c) and results.get(grade_id(c), [1])[0] == 0]
+    why = {grade_id(c): (explanation(c), error_name(c)) for c in failed}
     strip_grader_cells(nb)
     restore_test_sources(nb, template.tests)
     return nb, results, why, violations, dropped, fault
@@ -373,8 +374,11 @@ def grade_submission(course, assignment, student, use_sandbox=True, force=False,
             nbformat.write(nb, work / name)
             for gid, pair in results.items():
                 outcome.tests[f"{name}:{gid}"] = pair
-                if why.get(gid):
-                    outcome.explanations[f"{name}:{gid}"] = why[gid]
+                sentence, ename = why.get(gid, (None, None))
+                if sentence:
+                    outcome.explanations[f"{name}:{gid}"] = sentence
+                if ename:
+                    outcome.errors[f"{name}:{gid}"] = ename
         outcome.score = sum(p for p, _ in outcome.tests.values())
         outcome.max_score = sum(m for _, m in outcome.tests.values())
         outcome.seconds = round(time.monotonic() - started, 2)

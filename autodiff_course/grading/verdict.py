@@ -35,6 +35,15 @@ def explanation(cell):
     return None
 
 
+def error_name(cell):
+    """The type name (``ename``) of the error a test cell raised, or None: the
+    grading helper's category travels in it (``autodiff_ref.grading.category_of``)."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return out.get("ename")
+    return None
+
+
 def decide(nb, token):
     """Score each test cell; strip the completion lines; fail tests without one.
 
