@@ -18,7 +18,7 @@ from autodiff_course.mutation import equivalent_mutants, run_notebook, sample
 from course_helpers import COURSE
 
 pytestmark = pytest.mark.slow
-PER_EXERCISE = 6
+PER_EXERCISE = 8
 
 
 @pytest.mark.parametrize("assignment", assignments(COURSE))
