@@ -251,9 +251,9 @@ def _fill_in(page, answers):
     # the written answers (graded by hand later): edit each, then render it
     written = ".jp-MarkdownCell:has(.jp-RenderedMarkdown:has-text('YOUR ANSWER HERE'))"
     for _ in range(page.locator(written).count()):
-        cell = page.locator(written).first
-        cell.dblclick()
-        cell.locator(".cm-content").click()
+        page.locator(written).first.locator(".jp-RenderedMarkdown").click()
+        page.keyboard.press("Escape")  # command mode on that cell, then edit it
+        page.keyboard.press("Enter")
         page.keyboard.press("Control+A")
         page.keyboard.insert_text("My prediction, and the reason for it.")
         page.keyboard.press("Control+Enter")
