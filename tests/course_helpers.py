@@ -52,3 +52,33 @@ def fill_in(student_nb, answers):
         if grade_id in answers:
             cell.source = answers[grade_id]
     nbformat.write(nb, student_nb)
+
+
+# ------------------------------------------------ a class of notebook 01
+
+CLASS_ASSIGNMENT, CLASS_NOTEBOOK = "01_derivatives", "derivatives.ipynb"
+MISTAKES = {  # two plausible mistakes in notebook 01
+    "central_difference": "def central_difference(f, x, eps):\n"
+                          "    return (f(x + eps) - f(x - eps)) / eps\n",
+    "product_partials": "def product_partials(theta):\n    return np.prod(theta) / theta\n",
+}
+
+
+def submit_class(course, students, prefix="s"):
+    """Fill ``course/submitted`` (a built course) with ``students`` submissions
+    of notebook 01: every third right, the others with one or two mistakes.
+    Returns the student ids."""
+    a, name = CLASS_ASSIGNMENT, CLASS_NOTEBOOK
+    answers = solution_sources(Path(course) / "source" / a / name)
+    variants = [answers, {**answers, "central_difference": MISTAKES["central_difference"]},
+                {**answers, **MISTAKES}]
+    ids = []
+    for i in range(students):
+        student = f"{prefix}{i:03d}"
+        target = Path(course) / "submitted" / student / a
+        target.mkdir(parents=True)
+        shutil.copy(Path(course) / "release" / a / name, target / name)
+        (target / "timestamp.txt").write_text("2026-11-20 10:00:00.000000 UTC")
+        fill_in(target / name, variants[i % len(variants)])
+        ids.append(student)
+    return ids
