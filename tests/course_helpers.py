@@ -82,3 +82,14 @@ def submit_class(course, students, prefix="s"):
         fill_in(target / name, variants[i % len(variants)])
         ids.append(student)
     return ids
+
+
+def grade_or_kill_worker(assignment_templates, files, student, *args, **kw):
+    """A phase-1 task (``submission.grade_files``) that kills the worker
+    process running it when the student is called "killer", as a submission
+    that runs its worker out of memory would."""
+    if student == "killer":
+        os.kill(os.getpid(), 9)
+    from autodiff_course.grading.submission import grade_files
+
+    return grade_files(assignment_templates, files, student, *args, **kw)

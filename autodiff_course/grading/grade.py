@@ -105,13 +105,17 @@ def check_gradebook(outcomes, recorded, proc):
 def killed_reason(exc):
     return ("grading this submission killed the worker processes that ran it, more than "
             "the cluster allows (distributed.scheduler.allowed-failures; for example it "
-            f"ran the worker out of memory): recorded as a fault, not retried ({exc})")
+            f"ran the worker out of memory): recorded as a fault, not retried "
+            f"({str(exc).split('. ')[0]})")
 
 
-def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done, bar):
-    """Send ``todo`` ({student: (files, key)}) to the cluster and call
-    ``done(student, notebooks, outcome, key)`` for each result as it
-    arrives. Returns {student: error} for tasks that raised (after retries)."""
+def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done, bar,
+               task=grade_files):
+    """Send ``todo`` ({student: (files, key)}) to the cluster as ``task``
+    (``submission.grade_files``) and call ``done(student, notebooks, outcome,
+    key)`` for each result as it arrives. A submission whose task killed its
+    workers too often gets a fault outcome, computed here without running
+    anything. Returns {student: error} for tasks that raised (after a retry)."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -119,7 +123,7 @@ def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done,
     run = uuid.uuid4().hex[:8]
     futures = {}
     for student, (files, key) in todo.items():
-        future = client.submit(grade_files, shared, files, student, sandbox_mode, cell_timeout,
+        future = client.submit(task, shared, files, student, sandbox_mode, cell_timeout,
                                key=f"grade-{assignment}-{student}-{run}", retries=1)
         futures[future] = student
     errors = {}
