@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -93,3 +96,57 @@ def grade_or_kill_worker(assignment_templates, files, student, *args, **kw):
     from autodiff_course.grading.submission import grade_files
 
     return grade_files(assignment_templates, files, student, *args, **kw)
+
+
+# ------------------------------------------------ a Dask cluster
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def dask_cluster(folder, workers=2):
+    """`dask scheduler` and `dask worker ... --nthreads 1` processes on
+    127.0.0.1, each in its own empty folder (no course folder to share)."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = []
+    logs = Path(folder)
+
+    def start(name, args):
+        cwd = logs / name
+        cwd.mkdir(parents=True, exist_ok=True)
+        out = open(cwd / "log.txt", "w")
+        procs.append(subprocess.Popen([str(Path(sys.executable).parent / "dask"), *args], cwd=cwd, stdout=out,
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+        return procs[-1]
+
+    try:
+        start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(port),
+                            "--no-dashboard", "--no-show"])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (logs / "scheduler" / "log.txt").read_text()
+                time.sleep(0.2)
+        # --no-nanny: the worker is this OS process, so killing it kills the worker
+        worker_procs = [start(f"worker{i}", ["worker", address, "--nthreads", "1", "--no-nanny",
+                                             "--no-dashboard", "--host", "127.0.0.1",
+                                             "--local-directory", str(logs / f"worker{i}")])
+                        for i in range(workers)]
+        yield address, worker_procs
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()

@@ -13,74 +13,20 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from autodiff_course.grading import sandbox
-from course_helpers import CLASS_ASSIGNMENT as A, run, submit_class
+from course_helpers import CLASS_ASSIGNMENT as A, dask_cluster, free_port, run, submit_class
 
 pytestmark = pytest.mark.slow
 
 STUDENTS = 32
 SCORES = [9.0, 8.0, 6.0]  # submit_class: right, one mistake, two mistakes
-BIN = Path(sys.executable).parent
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def dask_cluster(folder, workers=2):
-    """`dask scheduler` and `dask worker ... --nthreads 1` processes on
-    127.0.0.1, each in its own empty folder (no course folder to share)."""
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = []
-    logs = Path(folder)
-
-    def start(name, args):
-        cwd = logs / name
-        cwd.mkdir(parents=True, exist_ok=True)
-        out = open(cwd / "log.txt", "w")
-        procs.append(subprocess.Popen([str(BIN / "dask"), *args], cwd=cwd, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True))
-        return procs[-1]
-
-    try:
-        start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(port),
-                            "--no-dashboard", "--no-show"])
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (logs / "scheduler" / "log.txt").read_text()
-                time.sleep(0.2)
-        # --no-nanny: the worker is this OS process, so killing it kills the worker
-        worker_procs = [start(f"worker{i}", ["worker", address, "--nthreads", "1", "--no-nanny",
-                                             "--no-dashboard", "--host", "127.0.0.1",
-                                             "--local-directory", str(logs / f"worker{i}")])
-                        for i in range(workers)]
-        yield address, worker_procs
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def _grade(course, *args, wait=True):
@@ -167,7 +113,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(graded_c
 def test_an_unreachable_scheduler_is_refused_before_anything_runs(graded_class):
     course, *_ = graded_class
     before = sorted(p.stat().st_mtime for p in (course / "autograde-input").rglob("*"))
-    out, err, code = _grade(course, "--scheduler", f"tcp://127.0.0.1:{_free_port()}", "--force")
+    out, err, code = _grade(course, "--scheduler", f"tcp://127.0.0.1:{free_port()}", "--force")
     assert code == 1
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:" in err
     assert "dask scheduler" in err and "leave out --scheduler" in err
