@@ -66,8 +66,13 @@ def worker_report(sandbox_mode):
 
 @contextmanager
 def connect(scheduler=None, jobs=None):
-    """A ``distributed.Client`` on an existing scheduler, or on an embedded
+    """A ``distributed.Client`` on an existing scheduler (its address, or a
+    ``Client`` the caller made, e.g. Dask Gateway's), or on an embedded
     ``LocalCluster`` of ``jobs`` single-threaded worker processes."""
+    if isinstance(scheduler, Client):
+        scheduler.register_plugin(WarmUp())
+        yield scheduler
+        return
     if scheduler:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)

@@ -152,8 +152,9 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
     """Grade every collected submission of ``assignment``; returns the outcomes.
 
     ``use_sandbox``: "bwrap" (True), "container" or "none" (False), see
-    ``sandbox.py``; ``scheduler``: the address of an existing Dask scheduler,
-    or None for an embedded cluster of ``jobs`` workers (default: one per core).
+    ``sandbox.py``; ``scheduler``: the address of an existing Dask scheduler
+    (or a ``distributed.Client`` on one), or None for an embedded cluster of
+    ``jobs`` workers (default: one per core).
     """
     course = Path(course).resolve()
     sandbox_mode = sandbox.mode(use_sandbox)
@@ -197,8 +198,8 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
         if todo or scheduler:
             with connect(scheduler, jobs) as client:
                 workers = check_workers(client, sandbox_mode, package_digest())
-                where = f"{workers} worker(s) at {scheduler}" if scheduler else \
-                    f"{workers} local worker(s)"
+                where = f"{workers} worker(s) at {client.scheduler.address}" \
+                    if scheduler else f"{workers} local worker(s)"
                 if todo:
                     with progress(len(students), f"grading {assignment}",
                                   len(outcomes)) as bar:
