@@ -22,7 +22,12 @@ On an existing cluster that limit is the scheduler's own setting
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 import dask
@@ -39,14 +44,80 @@ class SchedulerUnreachable(RuntimeError):
     """``--scheduler`` names a scheduler that does not answer."""
 
 
+class GradingProcessDied(RuntimeError):
+    """The worker's grading process died while it ran a submission."""
+
+
+# Each worker grades in one long-lived child process, started once and reused
+# for every submission (never a kernel: each submission gets a fresh one). The
+# kernel client then runs in that process's main thread: in a Dask worker's
+# task thread, nbclient's ZeroMQ polling sometimes missed a reply until the
+# cell's time limit ran out (30-60 s lost on a 3 s notebook).
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _watch_parent(parent):
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)  # the worker is gone: so is this process (and, with it, the kernel)
+
+
+def _start_grading_process(parent):
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    warm_up()
+
+
+def grading_pool():
+    """This worker's grading process (started on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            # A worker under a Dask nanny is a "daemonic" multiprocessing process,
+            # which multiprocessing forbids to start children; the grading
+            # process watches its parent itself (``_watch_parent``), so the flag
+            # is lifted while it starts (the pool starts its one process at once).
+            me = multiprocessing.current_process()
+            daemonic = me.daemon
+            me._config["daemon"] = False
+            try:
+                pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_start_grading_process,
+                                           initargs=(os.getpid(),))
+                pool.submit(warm_up).result()
+            finally:
+                me._config["daemon"] = daemonic
+            _POOL = pool
+        return _POOL
+
+
+def grade_task(assignment_templates, files, student, sandbox_mode, cell_timeout):
+    """The Dask task: ``submission.grade_files`` in this worker's grading process."""
+    global _POOL
+    from .submission import grade_files
+
+    pool = grading_pool()
+    try:
+        return pool.submit(grade_files, assignment_templates, files, student, sandbox_mode,
+                           cell_timeout).result()
+    except BrokenProcessPool:
+        with _POOL_LOCK:
+            if _POOL is pool:
+                _POOL = None
+        raise GradingProcessDied(f"the grading process died while running {student}'s "
+                                 "submission (its kernel killed it, or it ran out of memory)") \
+            from None
+
+
 class WarmUp(WorkerPlugin):
-    """Import the grader and its libraries once per worker process, before the
-    first submission (each task then starts only a fresh kernel)."""
+    """Start the worker's grading process, with the grader and its libraries
+    imported, before the first submission (each task then starts only a
+    fresh kernel)."""
 
     name = "autodiff-course-warm-up"
 
     def setup(self, worker):
-        warm_up()
+        grading_pool()
 
 
 def warm_up():

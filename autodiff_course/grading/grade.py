@@ -104,13 +104,13 @@ def check_gradebook(outcomes, recorded, proc):
 
 def killed_reason(exc):
     return ("grading this submission killed the worker processes that ran it, more than "
-            "the cluster allows (distributed.scheduler.allowed-failures; for example it "
-            f"ran the worker out of memory): recorded as a fault, not retried "
-            f"({str(exc).split('. ')[0]})")
+            "the cluster allows (distributed.scheduler.allowed-failures, or twice its grading "
+            "process; for example it ran the worker out of memory): recorded as a fault, not "
+            f"retried ({str(exc).split('. ')[0]})")
 
 
 def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done, bar,
-               task=grade_files):
+               task=None):
     """Send ``todo`` ({student: (files, key)}) to the cluster as ``task``
     (``submission.grade_files``) and call ``done(student, notebooks, outcome,
     key)`` for each result as it arrives. A submission whose task killed its
@@ -119,6 +119,9 @@ def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done,
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
+    from .cluster import GradingProcessDied, grade_task
+
+    task = task or grade_task
     shared = client.scatter(tmpl, broadcast=True, hash=False)
     run = uuid.uuid4().hex[:8]
     futures = {}
@@ -132,7 +135,7 @@ def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done,
         files, key = todo[student]
         try:
             notebooks, outcome = future.result()
-        except KilledWorker as exc:
+        except (KilledWorker, GradingProcessDied) as exc:
             # runs nothing: every test fails with the reason
             notebooks, outcome = grade_files(tmpl, files, student, sandbox_mode, cell_timeout,
                                              fault=killed_reason(exc))
