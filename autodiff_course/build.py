@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import multiprocessing
 import shutil
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +106,22 @@ def check_text(course, assignment):
     return problems
 
 
+def run_notebooks(paths, jobs=2):
+    """``execute`` each notebook in a pool of ``jobs`` processes, in order,
+    with a progress bar on a terminal."""
+    from tqdm import tqdm
+
+    runs = [None] * len(paths)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN) as pool, \
+            tqdm(total=len(paths), desc="verifying", unit="notebook", disable=None,
+                 file=sys.stderr, dynamic_ncols=True) as bar:
+        futures = {pool.submit(execute, p): i for i, p in enumerate(paths)}
+        for future in as_completed(futures):
+            runs[futures[future]] = future.result()
+            bar.update()
+    return runs
+
+
 def verify(course, names, jobs=2, log=print):
     """Run every source and student notebook; return a list of problems."""
     problems = []
@@ -112,8 +129,7 @@ def verify(course, names, jobs=2, log=print):
         problems += check_text(course, a)
     sources = [p for a in names for p in sorted((Path(course) / "source" / a).glob("*.ipynb"))]
     releases = [p for a in names for p in sorted((Path(course) / "release" / a).glob("*.ipynb"))]
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN) as pool:
-        runs = list(pool.map(execute, sources + releases))
+    runs = run_notebooks(sources + releases, jobs)
     for run in runs[:len(sources)]:
         if run.errors or run.total != run.max_total:
             problems.append(f"{run.path}: the solution scores {run.total}/{run.max_total}; "

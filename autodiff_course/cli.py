@@ -20,8 +20,9 @@ commands:
             the student version, no solution or hidden test leaked)
   verify    run only the checks of build on what is built
   grade     grade every collected submission of an assignment: sandboxed,
-            rebuilt from the course's own cells, both cores; then nbgrader
-            records the scores (use instead of `nbgrader autograde`)
+            rebuilt from the course's own cells, on every core (or on a Dask
+            cluster: --scheduler); then nbgrader records the scores (use
+            instead of `nbgrader autograde`)
   report    what the class got wrong: scores, credit and diagnoses per test,
             faults, similar answers; one HTML page plus CSV/JSON (anonymised
             unless --names)
@@ -56,15 +57,26 @@ def parser():
     v.add_argument("--jobs", type=int, default=2, help="notebooks run in parallel")
     _course_option(v)
     g = sub.add_parser("grade", help="grade every collected submission of an assignment "
-                       "(sandboxed, tamper-checked, both cores)",
+                       "(sandboxed, tamper-checked, every core or a Dask cluster)",
                        description="Grade every submission in submitted/*/ASSIGNMENT "
                        "(after `nbgrader collect`) and record the grades in gradebook.db.")
     g.add_argument("assignment")
-    g.add_argument("--jobs", type=int, default=2, help="submissions run in parallel")
+    g.add_argument("--jobs", type=int, default=None,
+                   help="worker processes of the embedded cluster (default: one per core)")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="grade on an existing Dask cluster instead of this machine "
+                   "(workers need this Python environment and the sandbox, not the course "
+                   "folder; see docs/distributed-grading.md)")
     g.add_argument("--force", action="store_true", help="re-run even unchanged submissions")
     g.add_argument("--cell-timeout", type=int, default=60, help="seconds a cell may run")
-    g.add_argument("--no-sandbox", action="store_true",
-                   help="run student code unsandboxed (only for trusted code)")
+    box = g.add_mutually_exclusive_group()
+    box.add_argument("--sandbox", choices=("bwrap", "container"), default="bwrap",
+                     help="how each student's kernel is isolated: bwrap (default: "
+                     "bubblewrap namespaces, no network, only its scratch folder) or "
+                     "container (each worker's own container is the boundary, when its "
+                     "seccomp profile blocks bubblewrap; memory and CPU limits only)")
+    box.add_argument("--no-sandbox", action="store_true",
+                     help="run student code unsandboxed (only for trusted code)")
     _course_option(g)
     r = sub.add_parser("report", help="what the class got wrong (HTML, CSV, JSON)",
                        description="Write grading-reports/ASSIGNMENT/class-report.html (one "
@@ -173,8 +185,9 @@ def _grade(args):
     course = _course(args)
     _names(course, [args.assignment])
     try:
-        grade(course, args.assignment, jobs=args.jobs, use_sandbox=not args.no_sandbox,
-              force=args.force, cell_timeout=args.cell_timeout)
+        grade(course, args.assignment, jobs=args.jobs,
+              use_sandbox="none" if args.no_sandbox else args.sandbox, force=args.force,
+              cell_timeout=args.cell_timeout, scheduler=args.scheduler)
     except (RuntimeError, FileNotFoundError) as exc:
         print(f"PROBLEM {exc}", file=sys.stderr)
         return 1

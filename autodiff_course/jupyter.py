@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils as nbgrader_utils
@@ -113,6 +114,32 @@ class OutputFlood(RuntimeError):
     """A notebook produced more output in all than the runner accepts."""
 
 
+POLL_SLICE = 0.5  # seconds: the longest a missed ZeroMQ wake-up can delay a message
+
+
+def _polling_in_slices(get_msg):
+    """``channel.get_msg`` that waits in short polls instead of one long one.
+
+    With one poll for the whole cell time limit, a wake-up that ZeroMQ's
+    edge-triggered socket never delivers kept a finished cell waiting until
+    the limit ran out (seen under load: a 0.3 s cell took 30 s, with no error).
+    A fresh poll looks at the socket again, so a lost wake-up costs a slice."""
+    from queue import Empty
+    from time import monotonic
+
+    async def wrapped(timeout=None):
+        deadline = None if timeout is None else monotonic() + timeout
+        while True:
+            left = POLL_SLICE if deadline is None else max(0.0, deadline - monotonic())
+            try:
+                return await get_msg(timeout=min(POLL_SLICE, left))
+            except Empty:
+                if deadline is not None and monotonic() >= deadline:
+                    raise
+
+    return wrapped
+
+
 class NotebookRunner(NotebookClient):
     """``nbclient.NotebookClient`` on an ipc kernel, with optional caps on the
     output kept per cell (``cell_limit`` bytes: the rest is replaced by one
@@ -147,6 +174,14 @@ class NotebookRunner(NotebookClient):
                 outs.append(note)
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        for channel in (kc.shell_channel, kc.iopub_channel):
+            channel.get_msg = _polling_in_slices(channel.get_msg)
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
     def run_all(self):
         """Run every cell top to bottom in a fresh kernel, continuing past errors."""

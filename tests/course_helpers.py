@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -52,3 +55,98 @@ def fill_in(student_nb, answers):
         if grade_id in answers:
             cell.source = answers[grade_id]
     nbformat.write(nb, student_nb)
+
+
+# ------------------------------------------------ a class of notebook 01
+
+CLASS_ASSIGNMENT, CLASS_NOTEBOOK = "01_derivatives", "derivatives.ipynb"
+MISTAKES = {  # two plausible mistakes in notebook 01
+    "central_difference": "def central_difference(f, x, eps):\n"
+                          "    return (f(x + eps) - f(x - eps)) / eps\n",
+    "product_partials": "def product_partials(theta):\n    return np.prod(theta) / theta\n",
+}
+
+
+def submit_class(course, students, prefix="s"):
+    """Fill ``course/submitted`` (a built course) with ``students`` submissions
+    of notebook 01: every third right, the others with one or two mistakes.
+    Returns the student ids."""
+    a, name = CLASS_ASSIGNMENT, CLASS_NOTEBOOK
+    answers = solution_sources(Path(course) / "source" / a / name)
+    variants = [answers, {**answers, "central_difference": MISTAKES["central_difference"]},
+                {**answers, **MISTAKES}]
+    ids = []
+    for i in range(students):
+        student = f"{prefix}{i:03d}"
+        target = Path(course) / "submitted" / student / a
+        target.mkdir(parents=True)
+        shutil.copy(Path(course) / "release" / a / name, target / name)
+        (target / "timestamp.txt").write_text("2026-11-20 10:00:00.000000 UTC")
+        fill_in(target / name, variants[i % len(variants)])
+        ids.append(student)
+    return ids
+
+
+def grade_or_kill_worker(assignment_templates, files, student, *args, **kw):
+    """A phase-1 task (``submission.grade_files``) that kills the worker
+    process running it when the student is called "killer", as a submission
+    that runs its worker out of memory would."""
+    if student == "killer":
+        os.kill(os.getpid(), 9)
+    from autodiff_course.grading.submission import grade_files
+
+    return grade_files(assignment_templates, files, student, *args, **kw)
+
+
+# ------------------------------------------------ a Dask cluster
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def dask_cluster(folder, workers=2):
+    """`dask scheduler` and `dask worker ... --nthreads 1` processes on
+    127.0.0.1, each in its own empty folder (no course folder to share)."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = []
+    logs = Path(folder)
+
+    def start(name, args):
+        cwd = logs / name
+        cwd.mkdir(parents=True, exist_ok=True)
+        out = open(cwd / "log.txt", "w")
+        procs.append(subprocess.Popen([str(Path(sys.executable).parent / "dask"), *args], cwd=cwd, stdout=out,
+                                      stderr=subprocess.STDOUT, start_new_session=True))
+        return procs[-1]
+
+    try:
+        start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(port),
+                            "--no-dashboard", "--no-show"])
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (logs / "scheduler" / "log.txt").read_text()
+                time.sleep(0.2)
+        # --no-nanny: the worker is this OS process, so killing it kills the worker
+        worker_procs = [start(f"worker{i}", ["worker", address, "--nthreads", "1", "--no-nanny",
+                                             "--no-dashboard", "--host", "127.0.0.1",
+                                             "--local-directory", str(logs / f"worker{i}")])
+                        for i in range(workers)]
+        yield address, worker_procs
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()

@@ -59,7 +59,7 @@ def test_grading_cache_key_covers_the_whole_engine_and_tooling():
         assert expected in files
 
 
-def test_grading_cache_key_changes_with_the_templates(tmp_path):
+def test_grading_cache_key_changes_with_the_templates():
     """A different hidden test or policy invalidates cached phase-1 results."""
     from autodiff_course.grading.integrity import Policy
     from autodiff_course.grading.submission import fingerprint
@@ -70,6 +70,9 @@ def test_grading_cache_key_changes_with_the_templates(tmp_path):
     other = {"a.ipynb": Template("a.ipynb", nb, {"t": "assert f() == 2"}, {"f": Policy()})}
     strict = {"a.ipynb": Template("a.ipynb", nb, {"t": "assert f() == 1"},
                                   {"f": Policy(exact=True)})}
-    keys = {fingerprint(tmp_path, t, 60) for t in (base, other, strict)}
+    files = {"a.ipynb": b"{}"}  # the submission, name -> bytes
+    keys = {fingerprint(files, t, 60) for t in (base, other, strict)}
     assert len(keys) == 3
-    assert fingerprint(tmp_path, base, 60) != fingerprint(tmp_path, base, 30)
+    assert fingerprint(files, base, 60) != fingerprint(files, base, 30)
+    assert fingerprint(files, base, 60) != fingerprint({"a.ipynb": b"[]"}, base, 60)
+    assert fingerprint(files, base, 60) != fingerprint(files, base, 60, "container")

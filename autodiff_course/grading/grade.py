@@ -4,10 +4,16 @@ Plain ``nbgrader autograde`` trusts the submitted notebook and the kernel's
 word; this command does not (docs/grading-integrity.md has the threat model,
 docs/architecture.md the flow). Two phases, under a lock:
 
-**Phase 1, in parallel** (one sandboxed kernel per worker process): each
-collected submission goes through ``submission.grade_submission``, which
-writes ``autograde-input/<student>/<assignment>/`` atomically with a
-fingerprint of its inputs (re-runs skip finished work).
+**Phase 1, on a Dask cluster** (``cluster.py``: an embedded
+``LocalCluster``, one single-threaded worker process per core, or an existing
+cluster with ``--scheduler``). This machine reads the templates and each
+submission, skips those whose fingerprint is unchanged, and sends the rest
+as tasks (``submission.grade_files``: templates and files in, graded
+notebooks and ``Outcome`` out; one sandboxed kernel per submission). Each
+result is published into ``autograde-input/<student>/<assignment>/`` as it
+arrives, atomically, so an interrupted run resumes. A worker that dies has
+its tasks re-run elsewhere; a submission that killed its workers
+repeatedly is recorded as a fault.
 
 **Phase 2, serial** (one writer for the SQLite gradebook): ``nbgrader
 autograde`` reads the phase-1 notebooks with execution switched off
@@ -21,9 +27,9 @@ from __future__ import annotations
 import csv
 import fcntl
 import json
-import multiprocessing
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+import uuid
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -31,14 +37,12 @@ from pathlib import Path
 from ..jupyter import nbgrader
 from . import sandbox
 from .record import INPUT_DIR, PHASE_VARIABLE
-from .submission import CELL_TIMEOUT, grade_submission
+from .submission import (CELL_TIMEOUT, cached_outcome, fingerprint, grade_files,
+                         package_digest, publish, read_submission)
+from .template import templates
 
 REPORT_DIR = "grading-reports"
 LOCK_FILE = ".autograde.lock"
-
-# Workers are started fresh, not forked: forking a process that runs threads
-# (a test runner, ZeroMQ) can leave the child waiting on a lock forever.
-_SPAWN = multiprocessing.get_context("spawn")
 
 
 @contextmanager
@@ -55,8 +59,12 @@ def _lock(course):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _phase1(args):
-    return grade_submission(*args)
+def progress(total, desc, initial=0):
+    """A progress bar with counts and time left on a terminal, silent elsewhere."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="submission", disable=None,
+                file=sys.stderr, dynamic_ncols=True)
 
 
 def record_in_gradebook(course, assignment):
@@ -99,15 +107,73 @@ def check_gradebook(outcomes, recorded, proc):
     return problems
 
 
-def grade(course, assignment, jobs=2, use_sandbox=True, force=False, log=print,
-          cell_timeout=CELL_TIMEOUT):
-    """Grade every collected submission of ``assignment``; returns the outcomes."""
+def killed_reason(exc):
+    return ("grading this submission killed the worker processes that ran it, more than "
+            "the cluster allows (distributed.scheduler.allowed-failures, or twice its grading "
+            "process; for example it ran the worker out of memory): recorded as a fault, not "
+            f"retried ({str(exc).split('. ')[0]})")
+
+
+def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done, bar,
+               task=None):
+    """Send ``todo`` ({student: (files, key)}) to the cluster as ``task``
+    (``submission.grade_files``) and call ``done(student, notebooks, outcome,
+    key)`` for each result as it arrives. A submission whose task killed its
+    workers too often gets a fault outcome, computed here without running
+    anything. Returns {student: error} for tasks that raised (after a retry)."""
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    from .cluster import GradingProcessDied, grade_task
+
+    task = task or grade_task
+    shared = client.scatter(tmpl, broadcast=True, hash=False)
+    run = uuid.uuid4().hex[:8]
+    futures = {}
+    for student, (files, key) in todo.items():
+        future = client.submit(task, shared, files, student, sandbox_mode, cell_timeout,
+                               key=f"grade-{assignment}-{student}-{run}", retries=1)
+        futures[future] = student
+    errors = {}
+    for future in as_completed(futures, loop=client.loop):
+        student = futures[future]
+        files, key = todo[student]
+        try:
+            notebooks, outcome = future.result()
+        except (KilledWorker, GradingProcessDied) as exc:
+            # runs nothing: every test fails with the reason
+            notebooks, outcome = grade_files(tmpl, files, student, sandbox_mode, cell_timeout,
+                                             fault=killed_reason(exc))
+        except Exception as exc:  # noqa: BLE001  (a grader bug: stop before phase 2)
+            errors[student] = f"{type(exc).__name__}: {str(exc)[:500]}"
+            bar.update()
+            continue
+        finally:
+            future.release()
+        done(student, notebooks, outcome, key)
+        bar.update()
+    return errors
+
+
+def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=print,
+          cell_timeout=CELL_TIMEOUT, scheduler=None):
+    """Grade every collected submission of ``assignment``; returns the outcomes.
+
+    ``use_sandbox``: "bwrap" (True), "container" or "none" (False), see
+    ``sandbox.py``; ``scheduler``: the address of an existing Dask scheduler
+    (or a ``distributed.Client`` on one), or None for an embedded cluster of
+    ``jobs`` workers (default: one per core).
+    """
     course = Path(course).resolve()
-    if use_sandbox:
+    sandbox_mode = sandbox.mode(use_sandbox)
+    if sandbox_mode == "bwrap" and not scheduler:
         why = sandbox.available()
         if why:
-            raise RuntimeError(f"cannot sandbox student code: {why}. Install it, or pass "
-                               "--no-sandbox only for trusted submissions.")
+            raise RuntimeError(f"cannot sandbox student code: {why}. Install it; inside a "
+                               "container whose seccomp profile blocks bubblewrap pass "
+                               "--sandbox=container if the container is the isolation "
+                               "boundary (docs/distributed-grading.md), or --no-sandbox only "
+                               "for trusted submissions.")
     if not any((course / "release" / assignment).glob("*.ipynb")):
         raise RuntimeError(f"{assignment} is not built yet (no release/{assignment}/): run "
                            f"`autodiff-course build {assignment}` first")
@@ -116,18 +182,49 @@ def grade(course, assignment, jobs=2, use_sandbox=True, force=False, log=print,
     if not students:
         raise RuntimeError(f"no submissions of {assignment} in {course / 'submitted'}: collect "
                            f"them first (`nbgrader collect {assignment}`)")
+    from .cluster import check_workers, connect
+
     (course / INPUT_DIR).mkdir(exist_ok=True)
     with _lock(course):
         started = time.monotonic()
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN) as pool:
-            outcomes = list(pool.map(_phase1, [(course, assignment, s, use_sandbox, force,
-                                                cell_timeout) for s in students]))
+        tmpl = templates(course, assignment)
+        outcomes, todo = {}, {}
+        for student in students:
+            files = read_submission(course / "submitted" / student / assignment)
+            key = fingerprint(files, tmpl, cell_timeout, sandbox_mode)
+            out_dir = course / INPUT_DIR / student / assignment
+            if not force and (done := cached_outcome(out_dir, key)) is not None:
+                outcomes[student] = done
+            else:
+                todo[student] = (files, key)
+
+        def finished(student, notebooks, outcome, key):
+            publish(course, student, assignment, notebooks, outcome, todo[student][0], key)
+            outcomes[student] = outcome
+
+        where, errors = "no worker needed", {}
+        if todo or scheduler:
+            with connect(scheduler, jobs) as client:
+                workers = check_workers(client, sandbox_mode, package_digest())
+                where = f"{workers} worker(s) at {client.scheduler.address}" \
+                    if scheduler else f"{workers} local worker(s)"
+                if todo:
+                    with progress(len(students), f"grading {assignment}",
+                                  len(outcomes)) as bar:
+                        errors = run_phase1(client, assignment, tmpl, todo, sandbox_mode,
+                                            cell_timeout, finished, bar)
+        if errors:
+            raise RuntimeError(
+                "the grader failed on some submissions (their results are not recorded; the "
+                "others are, and a re-run resumes from them):\n" +
+                "\n".join(f"  {s}: {e}" for s, e in sorted(errors.items())))
         phase1 = time.monotonic() - started
+        outcomes = [outcomes[s] for s in students]
         proc = record_in_gradebook(course, assignment)
         problems = check_gradebook(outcomes, gradebook_scores(course, assignment), proc)
         write_report(course, assignment, outcomes, problems)
-        log(f"graded {len(outcomes)} submission(s) of {assignment}: phase 1 {phase1:.1f} s "
-            f"({sum(o.cached for o in outcomes)} unchanged), total "
+        log(f"graded {len(outcomes)} submission(s) of {assignment} on {where}: phase 1 "
+            f"{phase1:.1f} s ({sum(o.cached for o in outcomes)} unchanged), total "
             f"{time.monotonic() - started:.1f} s")
         for o in outcomes:
             notes = o.reasons + o.violations + (

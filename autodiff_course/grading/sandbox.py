@@ -14,6 +14,17 @@ network, IPC and UTS namespaces, with no capabilities:
 
 If bwrap is missing or namespaces are not permitted, ``available()`` says
 why; the grader refuses to run untrusted code without it unless told to.
+
+Three modes (``MODES``; ``autodiff-course grade --sandbox``):
+
+* ``bwrap`` (the default): the above.
+* ``container``: the worker's container (a Kubernetes pod, a Docker
+  container) is the isolation boundary, because bubblewrap cannot make
+  namespaces inside it (Docker's and Kubernetes' default seccomp profile,
+  bubblewrap issue #505). The kernel runs under ``prlimit`` only, as the
+  worker's user, in a scratch folder; docs/distributed-grading.md says what
+  this does and does not protect.
+* ``none``: no isolation and no limits (``--no-sandbox``, trusted code only).
 """
 
 from __future__ import annotations
@@ -73,8 +84,41 @@ def limit_args(memory=MEMORY_LIMIT, cpu=CPU_LIMIT, fsize=FILE_LIMIT):
     return ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--fsize={fsize}", "--core=0"]
 
 
-def available():
-    """``None`` if sandboxed kernels can run here, else the reason they cannot."""
+MODES = ("bwrap", "container", "none")
+
+
+def mode(value):
+    """The sandbox mode named by ``value``: one of ``MODES``, or True (bwrap)
+    / False (none) as the older ``use_sandbox`` flag said."""
+    if value is True:
+        return "bwrap"
+    if value is False or value is None:
+        return "none"
+    if value not in MODES:
+        raise ValueError(f"unknown sandbox {value!r}: one of {', '.join(MODES)}")
+    return value
+
+
+def prefix_for(sandbox_mode, scratch):
+    """The command prefix of a kernel in ``scratch`` for one mode."""
+    sandbox_mode = mode(sandbox_mode)
+    if sandbox_mode == "bwrap":
+        return command_prefix(scratch)
+    if sandbox_mode == "container":
+        return limit_args()
+    return ()
+
+
+def available(sandbox_mode="bwrap"):
+    """``None`` if kernels can run here in ``sandbox_mode``, else the reason
+    they cannot."""
+    sandbox_mode = mode(sandbox_mode)
+    if sandbox_mode == "none":
+        return None
+    if sandbox_mode == "container":
+        if shutil.which("prlimit") is None:
+            return "`prlimit` is not installed (Debian: apt-get install util-linux)"
+        return None
     for tool in ("bwrap", "prlimit"):
         if shutil.which(tool) is None:
             return (f"`{tool}` is not installed (Debian: apt-get install bubblewrap "

@@ -29,6 +29,7 @@ The steps, each one call below (``grade_submission`` reads as this list):
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -195,7 +196,7 @@ def instrument(nb, token):
 def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET):
     """Run ``nb`` in place, cell by cell, in a (sandboxed) kernel. Returns the
     fault that stopped the run, or None."""
-    prefix = sandbox.command_prefix(scratch) if use_sandbox else ()
+    prefix = sandbox.prefix_for(sandbox.mode(use_sandbox), scratch)
     runner = NotebookRunner(nb, scratch, km=kernel_manager(scratch, prefix),
                             timeout=cell_timeout, interrupt_on_timeout=False,
                             startup_timeout=60, cell_limit=CELL_OUTPUT_LIMIT,
@@ -282,16 +283,34 @@ def _package_files():
             yield root.name, path.relative_to(root), path
 
 
-def fingerprint(sub_dir, assignment_templates, cell_timeout):
-    """A hash of everything a phase-1 result depends on."""
-    h = hashlib.sha256(f"{GRADER_VERSION} {cell_timeout} {sandbox.MEMORY_LIMIT}".encode())
+@functools.lru_cache(maxsize=1)
+def package_digest():
+    """A hash of the installed engine and tooling: a worker that grades must
+    run the same rules as the instructor's machine that records."""
+    h = hashlib.sha256()
     for package, relative, path in _package_files():
         h.update(f"{package}/{relative}".encode())
         h.update(path.read_bytes())
-    for path in sorted(Path(sub_dir).rglob("*")) if Path(sub_dir).exists() else []:
-        if path.is_file():
-            h.update(str(path.relative_to(sub_dir)).encode())
-            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def read_submission(sub_dir):
+    """The files of a submission folder (top level), name -> bytes."""
+    sub_dir = Path(sub_dir)
+    if not sub_dir.is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(sub_dir.iterdir()) if p.is_file()}
+
+
+def fingerprint(files, assignment_templates, cell_timeout, sandbox_mode="bwrap"):
+    """A hash of everything a phase-1 result depends on (``files``: the
+    submission, name -> bytes)."""
+    h = hashlib.sha256(f"{GRADER_VERSION} {cell_timeout} {sandbox.MEMORY_LIMIT} "
+                       f"{sandbox.mode(sandbox_mode)}".encode())
+    h.update(package_digest().encode())
+    for name, data in sorted(files.items()):
+        h.update(name.encode())
+        h.update(data)
     for name, t in sorted(assignment_templates.items()):
         h.update(name.encode())
         h.update(nbformat.writes(t.release).encode())
@@ -310,31 +329,46 @@ def cached_outcome(out_dir, key):
     return None
 
 
-def publish(work, out_dir, sub_dir, outcome, key):
-    """Move the finished folder into place in one rename."""
-    for name in CARRIED_FILES:
-        if (Path(sub_dir) / name).exists():
-            shutil.copy2(Path(sub_dir) / name, work / name)
-    (work / RECORD_FILE).write_text(json.dumps({"key": key, "outcome": asdict(outcome)},
-                                               indent=1))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(work, out_dir)  # atomic: a half-graded folder never looks done
+def publish(course, student, assignment, notebooks, outcome, files, key):
+    """Write ``autograde-input/<student>/<assignment>/`` in one atomic rename:
+    the graded notebooks (name -> nbformat text), the files nbgrader needs
+    later and the outcome with its fingerprint. A half-graded folder never
+    looks done."""
+    root = Path(course) / INPUT_DIR
+    root.mkdir(exist_ok=True)
+    out_dir = root / student / assignment
+    work = Path(tempfile.mkdtemp(prefix=f".{student}-", dir=root))
+    try:
+        for name, text in notebooks.items():
+            (work / name).write_text(text, encoding="utf-8")
+        for name in CARRIED_FILES:
+            if name in files:
+                (work / name).write_bytes(files[name])
+        (work / RECORD_FILE).write_text(json.dumps({"key": key, "outcome": asdict(outcome)},
+                                                   indent=1))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work, out_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # ------------------------------------------------------------ all
 
 
-def grade_notebook(template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout):
+def grade_notebook(template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout,
+                   fault=None):
     """Steps 2-8 for one notebook; returns (notebook, results, (explanation,
-    error type) of each failed test, violations, dropped cells, fault)."""
+    error type) of each failed test, violations, dropped cells, fault). With
+    ``fault`` given nothing runs: every code cell fails with that reason."""
     token = secrets.token_hex(16)
     nb, violations, dropped = rebuild(template, student_nb)
     violations += screen_answers(nb, template.policies)
     instrument(nb, token)
-    fault = None
-    if student_nb is None:
+    if fault is not None:
+        fail_everything(nb, fault)
+    elif student_nb is None:
         fail_everything(nb, "; ".join(reasons) or "no notebook")
     else:
         fault = run_submission(nb, sub_dir, use_sandbox, cell_timeout)
@@ -346,32 +380,34 @@ def grade_notebook(template, student_nb, reasons, sub_dir, use_sandbox, cell_tim
     return nb, results, why, violations, dropped, fault
 
 
-def grade_submission(course, assignment, student, use_sandbox=True, force=False,
-                     cell_timeout=CELL_TIMEOUT):
-    """Phase 1 for one student; writes ``autograde-input/<student>/<assignment>/``."""
-    course = Path(course)
-    started = time.monotonic()
-    tmpl = templates(course, assignment)
-    sub_dir = course / "submitted" / student / assignment
-    out_dir = course / INPUT_DIR / student / assignment
-    key = fingerprint(sub_dir, tmpl, cell_timeout)
-    if not force and (done := cached_outcome(out_dir, key)) is not None:
-        return done
+def grade_files(assignment_templates, files, student, use_sandbox=True,
+                cell_timeout=CELL_TIMEOUT, fault=None):
+    """Steps 1-8 for one student, with no course folder: the instructor's
+    ``Template`` objects and the submission's files (name -> bytes) in, the
+    graded notebooks (name -> nbformat text) and the ``Outcome`` out.
 
-    outcome = Outcome(student)
-    found = find_notebooks(sub_dir, tmpl)
-    work = Path(tempfile.mkdtemp(prefix=f".{student}-", dir=course / INPUT_DIR))
-    try:
-        for name, template in tmpl.items():
+    This is what a grading worker runs (``grade.py`` sends it to Dask); it
+    writes only to a private temporary folder. With ``fault`` given, nothing
+    runs and every test fails with that reason (a submission that killed
+    its workers)."""
+    started = time.monotonic()
+    outcome, notebooks = Outcome(student), {}
+    with tempfile.TemporaryDirectory(prefix="autodiff-submission-") as tmp:
+        sub_dir = Path(tmp)
+        for name, data in files.items():
+            if Path(name).name == name and name not in (".", ".."):  # plain names only
+                (sub_dir / name).write_bytes(data)
+        found = find_notebooks(sub_dir, assignment_templates)
+        for name, template in assignment_templates.items():
             student_nb, reasons = found[name]
             outcome.reasons += reasons
-            nb, results, why, violations, dropped, fault = grade_notebook(
-                template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout)
+            nb, results, why, violations, dropped, nb_fault = grade_notebook(
+                template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout, fault)
             outcome.violations += [f"{name}: {v}" for v in violations]
             outcome.dropped_cells += dropped
-            if fault:
-                outcome.reasons.append(f"{name}: {fault}")
-            nbformat.write(nb, work / name)
+            if nb_fault:
+                outcome.reasons.append(f"{name}: {nb_fault}")
+            notebooks[name] = nbformat.writes(nb)
             for gid, pair in results.items():
                 outcome.tests[f"{name}:{gid}"] = pair
                 sentence, ename = why.get(gid, (None, None))
@@ -379,10 +415,24 @@ def grade_submission(course, assignment, student, use_sandbox=True, force=False,
                     outcome.explanations[f"{name}:{gid}"] = sentence
                 if ename:
                     outcome.errors[f"{name}:{gid}"] = ename
-        outcome.score = sum(p for p, _ in outcome.tests.values())
-        outcome.max_score = sum(m for _, m in outcome.tests.values())
-        outcome.seconds = round(time.monotonic() - started, 2)
-        publish(work, out_dir, sub_dir, outcome, key)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    outcome.score = sum(p for p, _ in outcome.tests.values())
+    outcome.max_score = sum(m for _, m in outcome.tests.values())
+    outcome.seconds = round(time.monotonic() - started, 2)
+    return notebooks, outcome
+
+
+def grade_submission(course, assignment, student, use_sandbox=True, force=False,
+                     cell_timeout=CELL_TIMEOUT):
+    """Phase 1 for one student on this machine: read the inputs, skip if the
+    fingerprint is unchanged, grade, publish
+    ``autograde-input/<student>/<assignment>/``."""
+    course = Path(course)
+    tmpl = templates(course, assignment)
+    files = read_submission(course / "submitted" / student / assignment)
+    key = fingerprint(files, tmpl, cell_timeout, use_sandbox)
+    out_dir = course / INPUT_DIR / student / assignment
+    if not force and (done := cached_outcome(out_dir, key)) is not None:
+        return done
+    notebooks, outcome = grade_files(tmpl, files, student, use_sandbox, cell_timeout)
+    publish(course, student, assignment, notebooks, outcome, files, key)
     return outcome

@@ -1,0 +1,200 @@
+"""Where phase 1 runs: a Dask cluster, embedded or existing.
+
+* Embedded (the default): a ``distributed.LocalCluster`` on this machine, one
+  worker process per core (or ``jobs``), one thread each. Nothing to start.
+* Existing: ``autodiff-course grade A --scheduler tcp://HOST:PORT`` connects
+  to a running Dask scheduler (``dask scheduler``, ``dask worker ADDRESS
+  --nthreads 1``, dask-jobqueue, dask-kubernetes, ``dask ssh``).
+
+Workers need this Python environment (the same autodiff_course and
+autodiff_ref, ``check_workers`` compares a hash of their sources) and the
+sandbox, but no shared file system: each task carries the instructor's
+templates (scattered once to every worker) and one submission's files, and
+returns the graded notebooks and the ``Outcome``.
+
+Faults: a worker that dies mid-run has its tasks re-run on another worker by
+the scheduler; a task that was running on ``ALLOWED_FAILURES`` + 1 workers
+that died raises ``KilledWorker`` and is recorded as a fault by ``grade.py``.
+On an existing cluster that limit is the scheduler's own setting
+(``distributed.scheduler.allowed-failures``, 3 unless configured).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+
+import dask
+from distributed import Client, LocalCluster, WorkerPlugin
+
+from . import sandbox
+
+CONNECT_TIMEOUT = 10  # seconds to reach a scheduler
+WORKER_WAIT = 60  # seconds to wait for the first worker of an existing cluster
+ALLOWED_FAILURES = 2  # worker deaths a task may be part of before it is a fault
+
+
+class SchedulerUnreachable(RuntimeError):
+    """``--scheduler`` names a scheduler that does not answer."""
+
+
+class GradingProcessDied(RuntimeError):
+    """The worker's grading process died while it ran a submission."""
+
+
+# Each worker grades in one long-lived child process, started once and reused
+# for every submission (never a kernel: each submission gets a fresh one). The
+# kernel client then runs in that process's main thread: in a Dask worker's
+# task thread, nbclient's ZeroMQ polling sometimes missed a reply until the
+# cell's time limit ran out (30-60 s lost on a 3 s notebook).
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _watch_parent(parent):
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)  # the worker is gone: so is this process (and, with it, the kernel)
+
+
+def _start_grading_process(parent):
+    # a Dask nanny sets this for its workers (glibc then returns freed memory
+    # at once); inherited by the kernels it made numpy-heavy notebooks slower
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    warm_up()
+
+
+def grading_pool():
+    """This worker's grading process (started on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            # A worker under a Dask nanny is a "daemonic" multiprocessing process,
+            # which multiprocessing forbids to start children; the grading
+            # process watches its parent itself (``_watch_parent``), so the flag
+            # is lifted while it starts (the pool starts its one process at once).
+            me = multiprocessing.current_process()
+            daemonic = me.daemon
+            me._config["daemon"] = False
+            try:
+                pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_start_grading_process,
+                                           initargs=(os.getpid(),))
+                pool.submit(warm_up).result()
+            finally:
+                me._config["daemon"] = daemonic
+            _POOL = pool
+        return _POOL
+
+
+def grade_task(assignment_templates, files, student, sandbox_mode, cell_timeout):
+    """The Dask task: ``submission.grade_files`` in this worker's grading process."""
+    global _POOL
+    from .submission import grade_files
+
+    pool = grading_pool()
+    try:
+        return pool.submit(grade_files, assignment_templates, files, student, sandbox_mode,
+                           cell_timeout).result()
+    except BrokenProcessPool:
+        with _POOL_LOCK:
+            if _POOL is pool:
+                _POOL = None
+        raise GradingProcessDied(f"the grading process died while running {student}'s "
+                                 "submission (its kernel killed it, or it ran out of memory)") \
+            from None
+
+
+class WarmUp(WorkerPlugin):
+    """Start the worker's grading process, with the grader and its libraries
+    imported, before the first submission (each task then starts only a
+    fresh kernel)."""
+
+    name = "autodiff-course-warm-up"
+
+    def setup(self, worker):
+        grading_pool()
+
+
+def warm_up():
+    import nbclient  # noqa: F401
+    import nbformat  # noqa: F401
+    import numpy  # noqa: F401
+
+    from . import submission  # noqa: F401  (jupyter_client, nbgrader.utils, the screen)
+
+
+def worker_report(sandbox_mode):
+    """What a worker says about itself before it gets work (``client.run``)."""
+    from .submission import package_digest
+
+    return {"sandbox": sandbox.available(sandbox_mode), "digest": package_digest()}
+
+
+@contextmanager
+def connect(scheduler=None, jobs=None):
+    """A ``distributed.Client`` on an existing scheduler (its address, or a
+    ``Client`` the caller made, e.g. Dask Gateway's), or on an embedded
+    ``LocalCluster`` of ``jobs`` single-threaded worker processes."""
+    if isinstance(scheduler, Client):
+        scheduler.register_plugin(WarmUp())
+        yield scheduler
+        return
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SchedulerUnreachable(
+                f"cannot reach the Dask scheduler at {scheduler} ({type(exc).__name__}: "
+                f"{str(exc)[:300]}). Check the address, start it (`dask scheduler`, then "
+                f"`dask worker {scheduler} --nthreads 1` on each grading machine; "
+                "docs/distributed-grading.md), or leave out --scheduler to grade on this "
+                "machine.") from None
+        with client:
+            try:
+                client.wait_for_workers(1, timeout=WORKER_WAIT)
+            except (TimeoutError, OSError):
+                raise SchedulerUnreachable(
+                    f"the Dask scheduler at {scheduler} has no workers after {WORKER_WAIT} s: "
+                    f"start some (`dask worker {scheduler} --nthreads 1`)") from None
+            client.register_plugin(WarmUp())
+            yield client
+        return
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+        cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
+                               processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+    with cluster, Client(cluster, set_as_default=False) as client:
+        client.register_plugin(WarmUp())
+        yield client
+
+
+def check_workers(client, sandbox_mode, digest):
+    """Refuse to start unless every worker can sandbox kernels and runs the
+    same grader as this machine. Returns the number of workers."""
+    reports = client.run(worker_report, sandbox_mode)
+    problems = []
+    for address, report in sorted(reports.items()):
+        if report["sandbox"]:
+            problems.append(f"worker {address}: {report['sandbox']}")
+        if report["digest"] != digest:
+            problems.append(f"worker {address} runs another version of autodiff_course or "
+                            "autodiff_ref than this machine: install the same one there")
+    if any(r["sandbox"] for r in reports.values()) and sandbox.mode(sandbox_mode) == "bwrap":
+        problems.append(
+            "the workers cannot run bubblewrap, which isolates each student's kernel. Inside "
+            "Docker or Kubernetes the default seccomp profile blocks the namespaces it needs "
+            "(bubblewrap issue #505). Either install bubblewrap on hosts that allow it, or "
+            "pass --sandbox=container when each worker runs in its own container that is the "
+            "isolation boundary (docs/distributed-grading.md says what that protects and "
+            "what not), or --no-sandbox only for trusted code.")
+    if problems:
+        raise RuntimeError("cannot grade on these workers:\n  " + "\n  ".join(problems))
+    return len(reports)

@@ -1,0 +1,152 @@
+"""`autodiff-course grade` on a Dask cluster: a real scheduler and two
+workers as separate processes on 127.0.0.1 (as `dask scheduler` and `dask
+worker` start them on grading machines), with no shared course folder.
+
+The class graded through `--scheduler` must export the same grades as the
+embedded default, also when one worker is killed mid-run; a submission that
+kills its workers is recorded as a fault; an unreachable scheduler is refused
+before anything runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autodiff_course.grading import sandbox
+from course_helpers import CLASS_ASSIGNMENT as A, dask_cluster, free_port, run, submit_class
+
+pytestmark = pytest.mark.slow
+
+STUDENTS = 32
+SCORES = [9.0, 8.0, 6.0]  # submit_class: right, one mistake, two mistakes
+
+
+def _grade(course, *args, wait=True):
+    """`autodiff-course grade` as the instructor types it, in the course folder."""
+    cmd = [sys.executable, "-m", "autodiff_course", "grade", A, "--cell-timeout", "30", *args]
+    proc = subprocess.Popen(cmd, cwd=course, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    return proc.communicate(timeout=900) + (proc.returncode,) if wait else proc
+
+
+def _export(course, path):
+    run(["nbgrader", "export", "--to", str(path)], course)
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["assignment"] == A]
+    assert len(rows) == len({r["student_id"] for r in rows})  # none twice
+    return path.read_text(), {r["student_id"]: float(r["score"]) for r in rows}
+
+
+def _report(course):
+    report = json.loads((course / "grading-reports" / A / "report.json").read_text())
+    students = [s["student"] for s in report["submissions"]]
+    assert len(students) == len(set(students))  # none twice
+    return report, students
+
+
+@pytest.fixture(scope="module")
+def graded_class(built_course, tmp_path_factory):
+    """The class graded once by the embedded default (`grade A --jobs 2`)."""
+    if sandbox.available() and not os.environ.get("CI"):
+        pytest.skip(sandbox.available())
+    course, problems = built_course
+    assert problems == []
+    students = submit_class(course, STUDENTS)
+    out, err, code = _grade(course, "--jobs", "2")
+    assert code == 0, out + err
+    tmp = tmp_path_factory.mktemp("export")
+    text, scores = _export(course, tmp / "embedded.csv")
+    assert scores == {s: SCORES[i % 3] for i, s in enumerate(students)}
+    return course, students, text, tmp
+
+
+def test_an_external_cluster_grades_the_class_like_the_embedded_default(graded_class, tmp_path):
+    course, students, embedded, tmp = graded_class
+    with dask_cluster(tmp_path / "cluster") as (address, _):
+        out, err, code = _grade(course, "--scheduler", address, "--force")
+    assert code == 0, out + err
+    assert f"on 2 worker(s) at {address}" in out
+    assert "(0 unchanged)" in out  # every submission went to the cluster
+    text, _ = _export(course, tmp / "external.csv")
+    assert text == embedded
+    report, listed = _report(course)
+    assert report["problems"] == [] and sorted(listed) == students
+
+
+def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(graded_class, tmp_path):
+    course, students, embedded, tmp = graded_class
+    records = course / "autograde-input"
+    with dask_cluster(tmp_path / "cluster") as (address, workers):
+        started = time.time()
+        proc = _grade(course, "--scheduler", address, "--force", wait=False)
+
+        def published():
+            return sum(p.stat().st_mtime > started
+                       for p in records.glob(f"*/{A}/.autodiff-grading.json"))
+
+        deadline = time.monotonic() + 600
+        while published() < 4:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        os.kill(workers[0].pid, signal.SIGKILL)
+        at_kill = published()
+        out, err = proc.communicate(timeout=900)
+        assert workers[0].wait(timeout=10) == -signal.SIGKILL
+    assert proc.returncode == 0, out + err
+    assert at_kill < STUDENTS - 2  # the kill happened with work left to do
+    assert published() == STUDENTS
+    text, _ = _export(course, tmp / "killed.csv")
+    assert text == embedded
+    report, listed = _report(course)
+    assert report["problems"] == [] and sorted(listed) == students
+    assert not any(s["reasons"] for s in report["submissions"])
+
+
+def test_an_unreachable_scheduler_is_refused_before_anything_runs(graded_class):
+    course, *_ = graded_class
+    before = sorted(p.stat().st_mtime for p in (course / "autograde-input").rglob("*"))
+    out, err, code = _grade(course, "--scheduler", f"tcp://127.0.0.1:{free_port()}", "--force")
+    assert code == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:" in err
+    assert "dask scheduler" in err and "leave out --scheduler" in err
+    assert sorted(p.stat().st_mtime for p in (course / "autograde-input").rglob("*")) == before
+
+
+def test_a_submission_that_kills_its_workers_is_a_fault_not_retried_forever(graded_class):
+    """A task that kills the worker running it is re-run on fresh workers up
+    to the scheduler's limit (distributed.scheduler.allowed-failures), then
+    recorded as a fault with the reason; its classmates are graded as usual."""
+    from autodiff_course.grading.cluster import connect
+    from autodiff_course.grading.grade import run_phase1
+    from autodiff_course.grading.submission import read_submission
+    from autodiff_course.grading.template import templates
+    from course_helpers import grade_or_kill_worker
+
+    course, students, *_ = graded_class
+    todo = {s: (read_submission(course / "submitted" / s / A), "key") for s in students[:2]}
+    todo["killer"] = todo[students[0]]
+    results = {}
+
+    class Bar:
+        def update(self):
+            pass
+
+    started = time.monotonic()
+    with connect(jobs=2) as client:
+        errors = run_phase1(client, A, templates(course, A), todo, "bwrap", 30,
+                            lambda s, nbs, outcome, key: results.setdefault(s, outcome), Bar(),
+                            task=grade_or_kill_worker)
+    assert errors == {}
+    assert sorted(results) == sorted(todo)
+    assert results["killer"].score == 0 and results["killer"].max_score == 9
+    assert "killed the worker processes" in " ".join(results["killer"].reasons)
+    assert [results[s].score for s in students[:2]] == SCORES[:2]
+    assert time.monotonic() - started < 300
