@@ -26,7 +26,20 @@ from course_helpers import CLASS_ASSIGNMENT as A, dask_cluster, free_port, run, 
 pytestmark = pytest.mark.slow
 
 STUDENTS = 32
-SCORES = [9.0, 8.0, 6.0]  # submit_class: right, one mistake, two mistakes
+
+
+def _scores(course):
+    """submit_class's three kinds of submission: right, one mistake (central
+    difference), two mistakes (and product partials): their scores."""
+    import nbformat
+
+    nb = nbformat.read(Path(course) / "source" / A / "derivatives.ipynb", as_version=4)
+    points = {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
+              for c in nb.cells if c.cell_type == "code" and
+              c.metadata.get("nbgrader", {}).get("grade")}
+    full = sum(points.values())
+    one = full - points["test_central_difference"]
+    return [full, one, one - points["test_product_partials"]]
 
 
 def _grade(course, *args, wait=True):
@@ -64,7 +77,7 @@ def graded_class(built_course, tmp_path_factory):
     assert code == 0, out + err
     tmp = tmp_path_factory.mktemp("export")
     text, scores = _export(course, tmp / "embedded.csv")
-    assert scores == {s: SCORES[i % 3] for i, s in enumerate(students)}
+    assert scores == {s: _scores(course)[i % 3] for i, s in enumerate(students)}
     return course, students, text, tmp
 
 
@@ -146,7 +159,7 @@ def test_a_submission_that_kills_its_workers_is_a_fault_not_retried_forever(grad
                             task=grade_or_kill_worker)
     assert errors == {}
     assert sorted(results) == sorted(todo)
-    assert results["killer"].score == 0 and results["killer"].max_score == 9
+    assert results["killer"].score == 0 and results["killer"].max_score == _scores(course)[0]
     assert "killed the worker processes" in " ".join(results["killer"].reasons)
-    assert [results[s].score for s in students[:2]] == SCORES[:2]
+    assert [results[s].score for s in students[:2]] == _scores(course)[:2]
     assert time.monotonic() - started < 300
