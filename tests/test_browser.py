@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
 from course_helpers import fill_in, solution_sources
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -90,17 +88,8 @@ def _open(browser, base, token, name):
 
 
 def _run_all(page):
-    """Run all cells. Under load the first Run All can reach a kernel that is
-    still starting and run nothing; then it is given once more."""
-    for attempt in range(2):
-        page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
-        page.click("li.lm-Menu-item:has-text('Run All Cells')")
-        try:
-            page.wait_for_selector(".jp-Cell .jp-InputPrompt:has-text('[1]')", timeout=60_000)
-            return
-        except PlaywrightTimeout:
-            if attempt:
-                raise
+    page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
+    page.click("li.lm-Menu-item:has-text('Run All Cells')")
 
 
 def _validate(page):

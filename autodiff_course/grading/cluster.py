@@ -9,7 +9,7 @@
 Workers need this Python environment (the same autodiff_course and
 autodiff_ref, ``check_workers`` compares a hash of their sources) and the
 sandbox, but no shared file system: each task carries the instructor's
-templates (scattered once to every worker) and one submission's files, and
+templates and one submission's files, and
 returns the graded notebooks and the ``Outcome``.
 
 Faults: a worker that dies mid-run has its tasks re-run on another worker by

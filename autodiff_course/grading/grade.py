@@ -127,11 +127,13 @@ def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done,
     from .cluster import GradingProcessDied, grade_task
 
     task = task or grade_task
-    shared = client.scatter(tmpl, broadcast=True, hash=False)
+    # The templates travel inside every task rather than being scattered once:
+    # data scattered to a worker that dies is lost for good (the scheduler
+    # cancels every task depending on it), a task's own arguments are not.
     run = uuid.uuid4().hex[:8]
     futures = {}
     for student, (files, key) in todo.items():
-        future = client.submit(task, shared, files, student, sandbox_mode, cell_timeout,
+        future = client.submit(task, tmpl, files, student, sandbox_mode, cell_timeout,
                                key=f"grade-{assignment}-{student}-{run}", retries=1)
         futures[future] = student
     errors = {}
