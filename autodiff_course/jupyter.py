@@ -31,19 +31,24 @@ from nbgrader import utils as nbgrader_utils
 
 __all__ = ["CellTimeoutError", "DeadKernelError", "KernelSession", "NotebookRunner",
            "OutputFlood", "grade_id", "is_answer", "is_grade", "is_locked", "is_solution",
-           "is_test", "kernel_manager", "nbgrader", "points"]
+           "is_test", "kernel_manager", "nbgrader", "points", "tool_environment"]
 
 
 # ------------------------------------------------------------ nbgrader
 
 
+def tool_environment(extra=None):
+    """The environment for a tool of this Python (nbgrader runs `alembic` from
+    PATH): this environment's scripts first on PATH, plus ``extra``."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, **(extra or {})}
+
+
 def nbgrader(course, *args, check=True, env=None):
     """Run one nbgrader command in the course folder; returns the CompletedProcess."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    # nbgrader runs `alembic` from PATH: make this environment's scripts visible
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True,
-                          env={**os.environ, "PATH": path, **(env or {})})
+                          env=tool_environment(env))
     if check and proc.returncode != 0:
         raise RuntimeError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
                            f"{proc.stdout}\n{proc.stderr}")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 
+from autodiff_course.jupyter import tool_environment
+
 REPO = Path(__file__).resolve().parent.parent
 COURSE = REPO / "course"
 
@@ -31,9 +33,8 @@ def run(args, cwd, env=None, check=True):
     """Run a command (e.g. ``["nbgrader", "collect", "ps"]``) with this Python's tools."""
     if args[0] in ("nbgrader", "jupyter", "pytest"):
         args = [sys.executable, "-m", args[0], *args[1:]]
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PATH": path, **(env or {})})
+                          env=tool_environment(env))
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
