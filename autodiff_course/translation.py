@@ -1,0 +1,208 @@
+"""Translations of the course: gettext PO catalogs keyed by the English text.
+
+One catalog per assignment and language, ``course/translations/<lang>/<assignment>.po``
+(and ``notation.po`` for the notation card). An entry's ``msgid`` is a piece
+of English exactly as it stands in the source notebook, so a changed English
+text no longer finds its translation: the build reports it, and
+``update_catalog`` carries the old translation over marked *fuzzy* (stale)
+for a translator to review, the way gettext's ``msgmerge`` does.
+
+What is translated (``units``):
+
+- a markdown cell, whole; a cell with solution regions (a written answer's
+  model answer and rubric) only outside those regions, so no solution text
+  enters a catalog;
+- in a code cell: each comment, and each string literal that reads as prose
+  (has a space and a letter: titles, labels, legends, printed sentences,
+  docstrings), outside solution regions;
+- never a test cell: tests are byte-identical in every edition, so a grade
+  cannot depend on the language.
+
+The catalogs are PO files (``polib``) because every translation tool and
+platform (Poedit, Weblate, Transifex, Lokalize) reads and writes them, they
+record fuzzy/stale state and the previous English, and they diff well.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+
+from .jupyter import is_grade
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+_PROSE = re.compile(r"[A-Za-z]")
+_STRING_PREFIX = re.compile(r"^([rRbBuUfF]*)('''|\"\"\"|'|\")", re.S)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One translatable piece of a cell: ``text`` at ``start:end`` of the source."""
+
+    kind: str  # "markdown", "comment" or "string"
+    text: str
+    start: int
+    end: int
+
+
+def _solution_spans(source):
+    """Character spans of the solution regions (markers included)."""
+    spans, start, offset = [], None, 0
+    for line in source.splitlines(keepends=True):
+        if BEGIN in line and start is None:
+            start = offset
+        elif END in line and start is not None:
+            spans.append((start, offset + len(line)))
+            start = None
+        offset += len(line)
+    if start is not None:
+        spans.append((start, len(source)))
+    return spans
+
+
+def _inside(spans, start, end):
+    return any(a <= start and end <= b for a, b in spans)
+
+
+def _markdown_units(source):
+    spans = _solution_spans(source)
+    units, cursor = [], 0
+    for a, b in spans + [(len(source), len(source))]:
+        piece = source[cursor:a]
+        stripped = piece.strip()
+        if stripped:
+            lead = piece.index(stripped)
+            units.append(Unit("markdown", stripped, cursor + lead, cursor + lead + len(stripped)))
+        cursor = b
+    return units
+
+
+def _line_offsets(source):
+    offsets, total = [0], 0
+    for line in source.splitlines(keepends=True):
+        total += len(line)
+        offsets.append(total)
+    return offsets
+
+
+def _code_units(source):
+    spans = _solution_spans(source)
+    offsets = _line_offsets(source)
+    # IPython magics and shell lines are not Python: hide them from the tokenizer.
+    masked = "\n".join("#" + line[1:] if line.lstrip().startswith(("%", "!")) else line
+                       for line in source.split("\n"))
+    units = []
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(masked).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return units
+    for tok in tokens:
+        start = offsets[tok.start[0] - 1] + tok.start[1]
+        end = offsets[tok.end[0] - 1] + tok.end[1]
+        if _inside(spans, start, end) or source[start:end] != tok.string:
+            continue
+        if tok.type == tokenize.COMMENT:
+            text = tok.string.lstrip("#").strip()
+            if not _PROSE.search(text) or text.startswith(("noqa", "type:", "%")):
+                continue
+            lead = tok.string.index(text)
+            units.append(Unit("comment", text, start + lead, start + lead + len(text)))
+        elif tok.type == tokenize.STRING:
+            match = _STRING_PREFIX.match(tok.string)
+            if not match or "b" in match.group(1).lower():
+                continue
+            quote = match.group(2)
+            inner_start = start + len(match.group(0))
+            inner_end = end - len(quote)
+            text = source[inner_start:inner_end]
+            if " " in text and _PROSE.search(text):
+                units.append(Unit("string", text, inner_start, inner_end))
+    return units
+
+
+def units(cell):
+    """The translatable pieces of one notebook cell, in order."""
+    if cell.cell_type == "markdown":
+        return _markdown_units(cell.source)
+    if cell.cell_type == "code" and not is_grade(cell):
+        return _code_units(cell.source)
+    return []
+
+
+def translate_source(source, pieces, lookup):
+    """``source`` with each unit's text replaced by ``lookup(unit)`` (a string)."""
+    out, cursor = [], 0
+    for unit in pieces:
+        out.append(source[cursor:unit.start])
+        out.append(lookup(unit))
+        cursor = unit.end
+    out.append(source[cursor:])
+    return "".join(out)
+
+
+def catalog_units(nb):
+    """(cell index, unit) for every translatable unit of a notebook."""
+    return [(index, unit) for index, cell in enumerate(nb.cells) for unit in units(cell)]
+
+
+def markdown_file_units(text):
+    """A markdown file (the notation card) as blank-line separated blocks."""
+    found, offset = [], 0
+    for block in re.split(r"(\n\s*\n)", text):
+        stripped = block.strip()
+        if stripped and not re.fullmatch(r"\n\s*\n", block):
+            lead = block.index(stripped)
+            found.append(Unit("markdown", stripped, offset + lead, offset + lead + len(stripped)))
+        offset += len(block)
+    return found
+
+
+def update_catalog(po_path, entries, header):
+    """Create or merge the catalog at ``po_path`` with ``entries``, a list of
+    (msgid, occurrence, kind). Entries whose English is gone become obsolete;
+    a new English text that closely resembles an obsolete one inherits its
+    translation marked fuzzy, with the previous English kept (``#| msgid``).
+    Returns the polib catalog (saved)."""
+    import difflib
+
+    import polib
+
+    po = polib.pofile(str(po_path)) if po_path.exists() else polib.POFile()
+    if not po_path.exists():
+        po.metadata = header
+    old = {e.msgid: e for e in po if not e.obsolete}
+    wanted, seen = [], set()
+    for msgid, occurrence, kind in entries:
+        if msgid in seen:
+            for e in wanted:
+                if e.msgid == msgid and occurrence not in e.occurrences:
+                    e.occurrences.append(occurrence)
+            continue
+        seen.add(msgid)
+        entry = old.get(msgid) or polib.POEntry(msgid=msgid, msgstr="")
+        entry.occurrences = [occurrence]
+        entry.comment = kind
+        wanted.append(entry)
+    gone = [e for m, e in old.items() if m not in seen and e.msgstr]
+    for entry in wanted:
+        if entry.msgstr or not gone:
+            continue
+        best = max(gone, key=lambda e: difflib.SequenceMatcher(None, e.msgid, entry.msgid,
+                                                                autojunk=False).ratio())
+        if difflib.SequenceMatcher(None, best.msgid, entry.msgid, autojunk=False).ratio() > 0.6:
+            entry.msgstr = best.msgstr
+            entry.previous_msgid = best.msgid
+            if "fuzzy" not in entry.flags:
+                entry.flags.append("fuzzy")
+    fresh = polib.POFile(wrapwidth=78)
+    fresh.metadata = po.metadata or header
+    for entry in wanted:
+        fresh.append(entry)
+    for entry in gone:
+        entry.obsolete = True
+        fresh.append(entry)
+    po_path.parent.mkdir(parents=True, exist_ok=True)
+    fresh.save(str(po_path))
+    return fresh
