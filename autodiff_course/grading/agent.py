@@ -1,0 +1,226 @@
+"""The judge's agent inside the student's kernel (untrusted side).
+
+Imported by the grader before any student code runs, it serves the judge's
+requests: each arrives as one line of code, ``serve('<json>')``, and each
+reply goes out as a display message of type ``MIME`` carrying JSON (see
+``wire.py``) with the request's id. The agent keeps a table of the objects the
+judge holds handles to, and
+
+* reports the global names an answer cell created or rebound (``mark``
+  before the cell, ``changed`` after it);
+* calls a function or class, reads or sets an attribute, applies an
+  operator (``OPERATIONS``) to handles and data;
+* turns the judge's functions passed as arguments into stubs that call back
+  through the kernel's stdin channel (``input()``: the judge answers the
+  ``input_request`` with JSON);
+* sends back the arrays passed as arguments that the call changed in place.
+
+Everything here runs in the student's process and can be changed by the
+student's code: the judge treats every reply as untrusted data, validated
+by ``wire.decode``. The agent is a convenience, not a defence.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+
+from . import wire
+
+MIME = "application/x-autodiff-reply"
+CALLBACK_PROMPT = "\x00autodiff-callback "
+SMALL_VALUE = 64 * 1024  # a name's value is sent as data up to this size, else as a handle
+HIDDEN_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+LIST_LIMIT = 100_000  # items of an iterable turned into a list
+
+
+def _as_array(obj):
+    array = np.asarray(obj)
+    if array.dtype.name not in wire.DTYPES:
+        raise TypeError(f"a {type(obj).__name__} is not an array of numbers "
+                        f"(dtype {array.dtype})")
+    return np.array(array, copy=True)
+
+
+def _as_list(obj):
+    items = []
+    for item in obj:
+        items.append(item)
+        if len(items) > LIST_LIMIT:
+            raise ValueError(f"more than {LIST_LIMIT} items")
+    return items
+
+
+def _exact(kind):
+    def convert(obj):
+        value = kind(obj)
+        return kind(value)  # a subclass (a float that lies to ==) becomes the plain type
+    return convert
+
+
+OPERATIONS = {
+    **{name: getattr(operator, name) for name in (
+        "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "neg", "pos",
+        "abs", "invert", "eq", "ne", "lt", "le", "gt", "ge", "getitem", "setitem", "delitem",
+        "contains", "and_", "or_", "xor", "lshift", "rshift", "index")},
+    "len": len, "bool": _exact(bool), "float": _exact(float), "int": _exact(int),
+    "complex": _exact(complex), "str": _exact(str), "repr": lambda o: str(repr(o)),
+    "isinstance": isinstance, "issubclass": issubclass, "list": _as_list, "array": _as_array,
+    "type_name": lambda o: type(o).__name__, "round": round, "floor": math.floor,
+    "ceil": math.ceil,
+}
+
+
+class CallbackError(RuntimeError):
+    """A judge-side function called from student code failed."""
+
+
+class Agent:
+    def __init__(self):
+        self.objects = {}  # handle id -> object
+        self.ids = {}  # id(object) -> handle id (one handle per object)
+        self.before = {}
+
+    # ------------------------------------------------ handles
+
+    def handle(self, obj):
+        key = id(obj)
+        if key not in self.ids or self.objects.get(self.ids[key]) is not obj:
+            self.ids[key] = len(self.objects) + 1
+            self.objects[self.ids[key]] = obj
+        try:
+            name = type(obj).__name__
+            name = name if isinstance(name, str) else "object"
+        except Exception:  # noqa: BLE001
+            name = "object"
+        return {"$h": [self.ids[key], name[:100]]}
+
+    def resolve(self, marker, payload):
+        if marker == "$h":
+            ident = payload[0] if isinstance(payload, list) and payload else payload
+            if ident not in self.objects:
+                raise wire.WireError(f"no object with handle {ident!r}")
+            return self.objects[ident]
+        if marker == "$cb":
+            return self.stub(payload)
+        if marker == "$tensor":
+            import autodiff_ref
+
+            data = wire.decode(payload[0], self.resolve)
+            return autodiff_ref.tensor(data, requires_grad=bool(payload[1]))
+        raise wire.WireError(f"unexpected {marker}")
+
+    def stub(self, ident):
+        agent = self
+
+        def judge_function(*args, **kwargs):
+            request = wire.dumps({"cb": ident, "args": args, "kwargs": kwargs}, agent.handle)
+            answer = wire.json.loads(input(CALLBACK_PROMPT + request))
+            if not isinstance(answer, dict) or not ("error" in answer or "value" in answer):
+                raise CallbackError("the grader's function gave no answer")
+            if "error" in answer:
+                raise CallbackError(str(answer["error"]))
+            return wire.decode(answer["value"], agent.resolve)
+
+        return judge_function
+
+    # ------------------------------------------------ names
+
+    def namespace(self):
+        from IPython import get_ipython
+
+        return get_ipython().user_ns
+
+    def mark(self):
+        self.before = {k: id(v) for k, v in self.namespace().items()}
+
+    def changed(self):
+        found = {}
+        for name, value in list(self.namespace().items()):
+            if not isinstance(name, str) or name.startswith("_") or name in HIDDEN_NAMES:
+                continue
+            if self.before.get(name) == id(value):
+                continue
+            data = wire.encode(value, self.handle)
+            if len(wire.json.dumps(data, allow_nan=True)) > SMALL_VALUE:
+                data = self.handle(value)
+            found[name] = data
+        return found
+
+    # ------------------------------------------------ requests
+
+    def perform(self, request, arrays, saved):
+        op = request.get("op")
+        if op == "mark":
+            self.mark()
+            return None
+        if op == "changed":
+            return {"$raw": self.changed()}
+        args = wire.decode(request.get("args", []), self.resolve, arrays=arrays)
+        kwargs = wire.decode(request.get("kwargs", {"$d": {}}), self.resolve, arrays=arrays)
+        saved.extend(a.copy() for a in arrays)
+        if op == "call":
+            target = self.resolve("$h", request["target"])
+            return target(*args, **kwargs)
+        if op == "getattr":
+            return getattr(self.resolve("$h", request["target"]), request["name"])
+        if op == "setattr":
+            setattr(self.resolve("$h", request["target"]), request["name"], args[0])
+            return None
+        if op == "apply":
+            return OPERATIONS[request["name"]](*args)
+        raise wire.WireError(f"unknown request {op!r}")
+
+    def serve(self, text):
+        from IPython.display import publish_display_data
+
+        reply, arrays, saved = {}, [], []
+        try:
+            request = wire.json.loads(text)
+            reply["id"] = request.get("id")
+            result = self.perform(request, arrays, saved)
+            if isinstance(result, dict) and "$raw" in result and len(result) == 1:
+                reply["value"] = {"$d": result["$raw"]}
+            else:
+                reply["value"] = wire.encode(result, self.handle)
+        except BaseException as exc:  # noqa: BLE001  (every failure goes back as data)
+            reply["error"] = describe(exc)
+        changed = []
+        for i, a in enumerate(arrays):
+            try:
+                if i < len(saved) and not np.array_equal(a, saved[i]):
+                    changed.append([i, wire.encode(a, self.handle)])
+            except Exception:  # noqa: BLE001
+                pass
+        if changed:
+            reply["mutated"] = changed
+        publish_display_data({MIME: wire.json.dumps(reply, allow_nan=True)})
+
+
+def describe(exc):
+    """An exception as data: its type's name, the nearest built-in exception
+    type it derives from, its message and the innermost function it came from."""
+    builtin = next((c.__name__ for c in type(exc).__mro__
+                    if c.__module__ == "builtins" and issubclass(c, BaseException)),
+                   "Exception")
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001
+        message = "(an exception whose message could not be read)"
+    tb, where = exc.__traceback__, None
+    while tb is not None:
+        where = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    return {"type": type(exc).__name__[:100], "builtin": builtin, "message": message[:4000],
+            "where": where}
+
+
+_agent = Agent()
+
+
+def serve(text):
+    """One request from the judge (see the module docstring)."""
+    _agent.serve(text)
+

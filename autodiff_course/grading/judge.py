@@ -1,0 +1,535 @@
+"""The judge: the trusted side of grading.
+
+The judge runs in the grading process, outside the sandbox, and runs only
+the instructor's code: the notebook's setup cells and every test cell
+(visible and hidden, from the instructor's source notebook), with the
+grading process's own NumPy and ``autodiff_ref``. The names an answer cell
+defines in the student's kernel are bound here to ``Remote`` proxies:
+calling one, reading its attributes or applying an operator to it is a
+request over the ``Channel`` to the kernel's agent (``agent.py``); what comes
+back is data (``wire.py``), validated before use, or another proxy. The
+student's process never sees a test, an expected value or a random input
+before the call that uses it.
+
+A test cell passes iff the judge ran it to its end without an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import io
+import itertools
+import json
+import keyword
+import time
+from queue import Empty
+
+import nbformat
+
+from . import wire
+from .agent import CALLBACK_PROMPT, MIME
+
+CALL_TIMEOUT = 60.0  # seconds per request to the kernel
+REPLY_LIMIT = 32 * 1024 ** 2  # characters of one reply (JSON)
+OUTPUT_LIMIT = 16 * 1024 ** 2  # characters of other output the kernel may send during a request
+AGENT = "__import__('autodiff_course.grading.agent', fromlist=['serve']).serve"
+SAFE_BUILTINS = {  # kernel exception types re-raised here as subclasses of the built-in type
+    "ArithmeticError", "AssertionError", "AttributeError", "BufferError", "EOFError",
+    "FloatingPointError", "ImportError", "IndexError", "KeyError", "LookupError",
+    "MemoryError", "ModuleNotFoundError", "NameError", "NotImplementedError", "OSError",
+    "OverflowError", "RecursionError", "RuntimeError", "TypeError", "UnboundLocalError",
+    "UnicodeError", "ValueError", "ZeroDivisionError"}
+RESERVED_NAMES = {"GraderFault", "GraderVerdict"}
+
+
+class ChannelError(RuntimeError):
+    """A request to the student's kernel failed: too large, malformed, too slow."""
+
+
+class KernelFault(RuntimeError):
+    """The student's kernel can no longer answer (dead, stuck, out of time):
+    the rest of the notebook is not run."""
+
+
+class StudentCodeError(Exception):
+    """Base of the exceptions that the student's code raised in the kernel."""
+
+
+def student_exception(info):
+    """A judge-side exception standing for one the kernel described (data)."""
+    info = info if isinstance(info, dict) else {}
+    message = str(info.get("message", ""))[:4000]
+    base_name = info.get("builtin")
+    base = getattr(builtins, base_name) if base_name in SAFE_BUILTINS else RuntimeError
+    name = info.get("type")
+    from autodiff_ref import grading
+
+    if not (isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)) \
+            or name in RESERVED_NAMES or name in {e.__name__ for e in grading.ERRORS}:
+        name = base.__name__
+    kind = type(name, (base, StudentCodeError), {"__module__": "student"})
+    return kind(message)
+
+
+def _raise_from(where, exc):
+    """Raise ``exc`` from a frame named like the kernel's innermost function,
+    so that ``grading.exercise`` names an unwritten exercise as it does when
+    the test runs next to the code."""
+    if isinstance(where, str) and where.isidentifier() and not keyword.iskeyword(where) \
+            and len(where) <= 100:
+        space = {}
+        exec(compile(f"def {where}(e):\n    raise e\n", "<student code>", "exec"), space)  # noqa: S102
+        space[where](exc)
+    raise exc
+
+
+# ------------------------------------------------------------ the channel
+
+
+class Channel:
+    """Requests to the agent in one kernel (``kc``: nbclient's client of it)."""
+
+    def __init__(self, kc, km, deadline=None, call_timeout=CALL_TIMEOUT,
+                 reply_limit=REPLY_LIMIT):
+        self.kc, self.km, self.deadline = kc, km, deadline
+        self.call_timeout, self.reply_limit = call_timeout, reply_limit
+        self.callbacks, self.remotes = {}, {}
+        self.ids = itertools.count(1)
+        self.busy, self.broken = False, None
+        self.requests, self.seconds = 0, 0.0
+        self.log = []  # what the kernel sent that was ignored (for debugging and tests)
+
+    # -------------------------------------------------- encoding
+
+    def _send_handle(self, obj):
+        if isinstance(obj, Remote):
+            if obj._channel is not self:
+                raise TypeError("a value of another student's kernel")
+            return {"$h": [obj._id, obj._type]}
+        from autodiff_ref import Tensor
+
+        if isinstance(obj, Tensor):
+            return {"$tensor": [wire.encode(obj.data, self._send_handle), obj.requires_grad]}
+        if callable(obj):
+            ident = len(self.callbacks) + 1
+            self.callbacks[ident] = obj
+            return {"$cb": ident}
+        raise TypeError(f"the grader cannot pass a {type(obj).__name__} to student code")
+
+    def _resolve(self, marker, payload):
+        if marker != "$h" or not (isinstance(payload, list) and len(payload) == 2
+                                  and type(payload[0]) is int and isinstance(payload[1], str)):
+            raise wire.WireError(f"the kernel sent {marker!r} where only data or handles may be")
+        ident, type_name = payload
+        if ident not in self.remotes:
+            self.remotes[ident] = Remote(self, ident, type_name[:100])
+        return self.remotes[ident]
+
+    # -------------------------------------------------- requests
+
+    def request(self, op, **fields):
+        """Send one request; returns its decoded value or raises the student's
+        exception (``student_exception``), ``ChannelError`` or ``KernelFault``."""
+        if self.broken:
+            raise KernelFault(self.broken)
+        if self.busy:
+            raise ChannelError("the student's code is waiting for a grader's function: "
+                               "its objects cannot be used inside that function")
+        arrays = []
+        for key in ("args", "kwargs"):
+            if key in fields:
+                fields[key] = wire.encode(fields[key], self._send_handle, arrays=arrays)
+        rid = f"{next(self.ids)}-{time.monotonic_ns()}"
+        text = json.dumps({"id": rid, "op": op, **fields}, allow_nan=True)
+        started = time.monotonic()
+        self.busy = True
+        try:
+            from jupyter_core.utils import run_sync
+
+            reply = run_sync(self._exchange)(f"{AGENT}({text!r})", rid)
+        finally:
+            self.busy = False
+            self.requests += 1
+            self.seconds += time.monotonic() - started
+        for item in reply.get("mutated", []) if isinstance(reply.get("mutated"), list) else []:
+            self._write_back(item, arrays)
+        if "error" in reply:
+            info = reply["error"]
+            _raise_from(info.get("where") if isinstance(info, dict) else None,
+                        student_exception(info))
+        if "value" not in reply:
+            raise ChannelError("the student's kernel sent a reply without a value")
+        return reply["value"]
+
+    def _write_back(self, item, arrays):
+        """An argument array the call changed in place: change ours the same way."""
+        try:
+            index, data = item
+            new = wire.decode(data, self._resolve)
+            old = arrays[index]
+        except (ValueError, TypeError, IndexError, wire.WireError):
+            return
+        if hasattr(new, "shape") and new.shape == old.shape and old.flags.writeable:
+            old[...] = new.astype(old.dtype, copy=False)
+
+    def _parse(self, text, rid):
+        try:
+            data = json.loads(text) if isinstance(text, str) else None
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(data, dict) or data.get("id") != rid:
+            return None
+        reply = {}
+        if "error" in data:
+            reply["error"] = data["error"]
+        elif "value" in data:
+            reply["value"] = wire.decode(data["value"], self._resolve)
+        if isinstance(data.get("mutated"), list):
+            reply["mutated"] = data["mutated"]
+        return reply
+
+    def _limit(self):
+        limit = self.call_timeout
+        if self.deadline is not None:
+            limit = min(limit, self.deadline - time.monotonic())
+        return limit
+
+    async def _exchange(self, code, rid):
+        kc = self.kc
+        limit = self._limit()
+        if limit <= 0:
+            self.broken = "the notebook used up its time budget"
+            raise KernelFault(self.broken)
+        deadline = time.monotonic() + limit
+        msg_id = kc.execute(code, silent=False, store_history=False, allow_stdin=True,
+                            stop_on_error=False)
+        found, problem, output, idle, checked = None, None, 0, False, time.monotonic()
+        while not idle:
+            now = time.monotonic()
+            if now > deadline:
+                await self._stuck(limit)
+            if now - checked > 1.0:
+                checked = now
+                if not await _maybe_await(self.km.is_alive()):
+                    self.broken = ("the kernel died (for example os._exit, a crash, or the "
+                                   "memory limit)")
+                    raise KernelFault(self.broken)
+            try:
+                msg = await kc.iopub_channel.get_msg(timeout=0.005)
+            except Empty:
+                msg = None
+            if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
+                kind, content = msg.get("msg_type"), msg.get("content", {})
+                data = content.get("data", {}) if isinstance(content, dict) else {}
+                if kind in ("display_data", "execute_result") and MIME in data:
+                    text = data[MIME]
+                    if not isinstance(text, str) or len(text) > self.reply_limit:
+                        problem = (f"the student's code returned more than "
+                                   f"{self.reply_limit // 1024 ** 2} MB of data")
+                    else:
+                        try:
+                            parsed = self._parse(text, rid)
+                        except wire.WireError as exc:
+                            problem = f"the student's code returned data the grader refuses: {exc}"
+                            parsed = None
+                        found = parsed if parsed is not None else found
+                elif kind == "status" and content.get("execution_state") == "idle":
+                    idle = True
+                else:
+                    output += len(json.dumps(content, default=str))
+                    if output > OUTPUT_LIMIT and problem is None:
+                        problem = (f"the student's code printed more than "
+                                   f"{OUTPUT_LIMIT // 1024 ** 2} MB while the grader called it")
+            try:
+                request = await kc.stdin_channel.get_msg(timeout=0)
+            except Empty:
+                request = None
+            if request is not None and request.get("msg_type") == "input_request":
+                self._answer(request.get("content", {}).get("prompt", ""))
+        await self._drain_shell(msg_id)
+        if problem:
+            raise ChannelError(problem)
+        if found is None:
+            raise ChannelError("the student's kernel did not answer the grader's request "
+                               "(was the grader's agent in the kernel changed?)")
+        return found
+
+    async def _drain_shell(self, msg_id):
+        for _ in range(100):
+            try:
+                msg = await self.kc.shell_channel.get_msg(timeout=0.05)
+            except Empty:
+                return
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return
+
+    async def _stuck(self, limit):
+        """A request ran past its limit: interrupt; if the kernel does not come
+        back at once, it is done for."""
+        self.broken = f"the student's code ran for more than {limit:.0f} s (stopped)"
+        try:
+            await _maybe_await(self.km.shutdown_kernel(now=True))
+        except Exception:  # noqa: BLE001
+            pass
+        raise KernelFault(self.broken)
+
+    def _answer(self, prompt):
+        """A student's function called a judge-side function (or asked for input)."""
+        if not isinstance(prompt, str) or not prompt.startswith(CALLBACK_PROMPT):
+            self.kc.input("")
+            return
+        try:
+            call = wire.loads(prompt[len(CALLBACK_PROMPT):], self._resolve,
+                              limit=self.reply_limit)
+            function = self.callbacks[call["cb"]]
+            value = function(*call.get("args", ()), **call.get("kwargs", {}))
+            answer = json.dumps({"value": wire.encode(value, self._send_handle)},
+                                allow_nan=True)
+        except Exception as exc:  # noqa: BLE001  (goes back to the student's code)
+            answer = json.dumps({"error": f"{type(exc).__name__}: {exc}"[:2000]})
+        self.kc.input(answer)
+
+    # -------------------------------------------------- the agent's services
+
+    def mark(self):
+        self.request("mark")
+
+    def changed(self):
+        """{name: value or Remote} of the names the last answer cell defined."""
+        names = self.request("changed")
+        if not isinstance(names, dict):
+            raise ChannelError("the kernel's list of names is not a dict")
+        return {k: v for k, v in names.items()
+                if isinstance(k, str) and k.isidentifier() and not keyword.iskeyword(k)}
+
+    def apply(self, name, *args):
+        return self.request("apply", name=name, args=list(args))
+
+
+async def _maybe_await(value):
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        return await value
+    return value
+
+
+# ------------------------------------------------------------ proxies
+
+
+def _typed(value, kinds, what):
+    if type(value) not in kinds:
+        raise TypeError(f"the student's object gave a {type(value).__name__} for {what}")
+    return value
+
+
+class Remote:
+    """An object that lives in the student's kernel (a function, a class, an
+    instance), reached through the channel. Every operation is a request;
+    results are data or further ``Remote`` objects."""
+
+    __slots__ = ("_channel", "_id", "_type", "__weakref__")
+    __array_ufunc__ = None  # NumPy defers to the reflected operators below
+
+    def __init__(self, channel, ident, type_name):
+        object.__setattr__(self, "_channel", channel)
+        object.__setattr__(self, "_id", ident)
+        object.__setattr__(self, "_type", type_name)
+
+    def _apply(self, name, *args):
+        return self._channel.apply(name, *args)
+
+    def __call__(self, *args, **kwargs):
+        return self._channel.request("call", target=[self._id, self._type], args=list(args),
+                                     kwargs=kwargs)
+
+    def __getattr__(self, name):
+        if (name.startswith("__") and name.endswith("__")) or \
+                name.startswith(("_repr_", "_ipython_", "_array")):
+            raise AttributeError(name)
+        return self._channel.request("getattr", target=[self._id, self._type], name=name)
+
+    def __setattr__(self, name, value):
+        self._channel.request("setattr", target=[self._id, self._type], name=name,
+                              args=[value])
+
+    def __repr__(self):
+        try:
+            text = self._apply("repr", self)
+        except Exception:  # noqa: BLE001
+            text = None
+        if not isinstance(text, str):
+            return f"<the student's {self._type} object>"
+        return text if len(text) <= 300 else text[:300] + "..."
+
+    def __str__(self):
+        return repr(self)
+
+    def __hash__(self):
+        return hash((id(self._channel), self._id))
+
+    def __bool__(self):
+        return _typed(self._apply("bool", self), (bool,), "truth")
+
+    def __len__(self):
+        n = _typed(self._apply("len", self), (int,), "len()")
+        if n < 0:
+            raise ValueError("len() < 0")
+        return n
+
+    def __iter__(self):
+        items = self._apply("list", self)
+        return iter(_typed(items, (list,), "iteration"))
+
+    def __float__(self):
+        return _typed(self._apply("float", self), (float,), "float()")
+
+    def __int__(self):
+        return _typed(self._apply("int", self), (int,), "int()")
+
+    def __index__(self):
+        return _typed(self._apply("index", self), (int,), "an index")
+
+    def __complex__(self):
+        return _typed(self._apply("complex", self), (complex,), "complex()")
+
+    def __round__(self, ndigits=None):
+        return self._apply("round", self) if ndigits is None else self._apply("round", self,
+                                                                              ndigits)
+
+    def __array__(self, dtype=None, copy=None):
+        import numpy as np
+
+        value = self._apply("array", self)
+        if not isinstance(value, np.ndarray):
+            if type(value) in (bool, int, float, complex) or isinstance(value, np.generic):
+                value = np.asarray(value)
+            else:
+                raise TypeError(f"the student's {self._type} could not be read as an array")
+        return value.astype(dtype) if dtype is not None else value
+
+    def __getitem__(self, key):
+        return self._apply("getitem", self, key)
+
+    def __setitem__(self, key, value):
+        self._apply("setitem", self, key, value)
+
+    def __delitem__(self, key):
+        self._apply("delitem", self, key)
+
+    def __contains__(self, item):
+        return _typed(self._apply("contains", self, item), (bool,), "in")
+
+    def __instancecheck__(self, obj):
+        if isinstance(obj, Remote) and obj._channel is self._channel:
+            return _typed(self._apply("isinstance", obj, self), (bool,), "isinstance()")
+        return False
+
+    def __subclasscheck__(self, cls):
+        if isinstance(cls, Remote) and cls._channel is self._channel:
+            return _typed(self._apply("issubclass", cls, self), (bool,), "issubclass()")
+        return False
+
+
+def _binary(name):
+    def forward(self, other):
+        return self._apply(name, self, other)
+
+    def reflected(self, other):
+        return self._apply(name, other, self)
+
+    return forward, reflected
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and",
+              "or", "xor", "lshift", "rshift"):
+    _op = _name + "_" if _name in ("and", "or") else _name
+    _f, _r = _binary(_op)
+    setattr(Remote, f"__{_name}__", _f)
+    setattr(Remote, f"__r{_name}__", _r)
+for _name in ("eq", "ne", "lt", "le", "gt", "ge"):
+    setattr(Remote, f"__{_name}__", _binary(_name)[0])
+for _name in ("neg", "pos", "abs", "invert"):
+    setattr(Remote, f"__{_name}__", (lambda op: lambda self: self._apply(op, self))(_name))
+
+
+# ------------------------------------------------------------ the judge
+
+
+class _Shell:
+    """What ``get_ipython()`` gives the instructor's cells here: magics
+    (``%matplotlib inline``) do nothing."""
+
+    def run_line_magic(self, *args, **kwargs):
+        return None
+
+    def run_cell_magic(self, *args, **kwargs):
+        return None
+
+    def system(self, *args, **kwargs):
+        return None
+
+
+def _error_output(exc):
+    ename = type(exc).__name__
+    evalue = str(exc)
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                  traceback=[f"{ename}: {evalue}"])
+
+
+class Judge:
+    """One notebook's namespace on the trusted side."""
+
+    def __init__(self, channel):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from IPython.core.inputtransformer2 import TransformerManager
+        from IPython.display import display
+
+        self.channel = channel
+        self.transform = TransformerManager().transform_cell
+        self.ns = {"__name__": "__main__", "__builtins__": builtins,
+                   "get_ipython": _Shell, "display": display}
+        self.instructor_names = set()
+        self.skipped = []  # (name, why) of answer names not bound
+
+    def bind(self, names):
+        """Bind the names an answer cell defined (``Channel.changed``)."""
+        for name, value in names.items():
+            if name in self.instructor_names:
+                self.skipped.append((name, "the notebook's own name"))
+                continue
+            if isinstance(value, Remote) and value._type == "module":
+                self.skipped.append((name, "a module"))
+                continue
+            self.ns[name] = value
+
+    def run(self, source):
+        """Run one cell of the instructor's here; returns ``(outputs, exception)``."""
+        import matplotlib.pyplot as plt
+        import warnings
+
+        before = {k: id(v) for k, v in self.ns.items()}
+        out, err, exc = io.StringIO(), io.StringIO(), None
+        try:
+            code = compile(self.transform(source), "<grader cell>", "exec")
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                    warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # Agg cannot show figures
+                exec(code, self.ns)  # noqa: S102  (the instructor's code)
+        except KernelFault:
+            raise
+        except Exception as error:  # noqa: BLE001  (a failed check)
+            exc = error
+        finally:
+            plt.close("all")
+            self.instructor_names |= {k for k, v in self.ns.items() if before.get(k) != id(v)}
+        outputs = []
+        for name, stream in (("stdout", out), ("stderr", err)):
+            if stream.getvalue():
+                outputs.append(nbformat.v4.new_output("stream", name=name,
+                                                      text=stream.getvalue()))
+        if exc is not None:
+            outputs.append(_error_output(exc))
+        return outputs, exc

@@ -1,0 +1,263 @@
+"""The channel between the judge and a student's kernel: data only, handles
+for everything else, callbacks, limits, and a kernel that lies."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import nbformat
+import numpy as np
+import pytest
+
+from autodiff_course.grading import wire
+from autodiff_course.grading.judge import (Channel, ChannelError, Judge, KernelFault, Remote,
+                                           StudentCodeError)
+from autodiff_course.jupyter import NotebookRunner, kernel_manager
+
+STUDENT = '''
+import numpy as np
+
+def double(x):
+    return 2 * x
+
+def fill(x):
+    x[0] = 7.0
+    return None
+
+def apply_twice(g, x):
+    return g(g(x))
+
+def unwritten(x):
+    raise NotImplementedError()
+
+def slow():
+    while True:
+        pass
+
+class Dual:
+    def __init__(self, value, tangent=0.0):
+        self.value, self.tangent = value, tangent
+    def __add__(self, other):
+        other = other if isinstance(other, Dual) else Dual(other)
+        return Dual(self.value + other.value, self.tangent + other.tangent)
+    __radd__ = __add__
+    def __mul__(self, other):
+        other = other if isinstance(other, Dual) else Dual(other)
+        return Dual(self.value * other.value,
+                    self.value * other.tangent + self.tangent * other.value)
+    __rmul__ = __mul__
+    def __len__(self):
+        return 2
+    def __iter__(self):
+        return iter([self.value, self.tangent])
+    def __repr__(self):
+        return f"Dual({self.value}, {self.tangent})"
+
+class Liar(float):
+    def __eq__(self, other):
+        return True
+    __hash__ = float.__hash__
+
+liar = Liar(1.0)
+objects = np.array([object(), 1], dtype=object)
+'''
+
+
+def _run(runner, source, index=0):
+    cell = nbformat.v4.new_code_cell(source)
+    runner.nb.cells = [cell]
+    runner.run_cell(cell, 0)
+    return cell
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("channel")
+    runner = NotebookRunner(nbformat.v4.new_notebook(), folder, km=kernel_manager(folder),
+                            timeout=30)
+    with runner.setup_kernel():
+        _run(runner, "import autodiff_course.grading.agent")
+        channel = Channel(runner.kc, runner.km)
+        channel.mark()
+        _run(runner, STUDENT)
+        judge = Judge(channel)
+        judge.bind(channel.changed())
+        yield runner, channel, judge
+
+
+# ------------------------------------------------------------ data
+
+
+@pytest.mark.parametrize("value", [None, True, 3, -2.5, float("inf"), 1 + 2j, "text",
+                                   [1, [2.0, "x"]], (1, (2, 3)), {"a": 1, "b": (None,)},
+                                   np.float32(1.5), np.int64(-3), np.complex128(1j)])
+def test_plain_values_cross_unchanged(value):
+    back = wire.loads(wire.dumps(value, lambda o: pytest.fail("not data")), None)
+    assert back == value and type(back) is type(value)
+
+
+@pytest.mark.parametrize("array", [np.arange(6.0).reshape(2, 3), np.zeros((0, 4), np.int32),
+                                   np.array([True, False]), np.array(3 + 1j),
+                                   np.ones((2, 2), np.float32).T])
+def test_arrays_cross_with_dtype_and_shape(array):
+    back = wire.loads(wire.dumps(array, None), None)
+    assert back.dtype == array.dtype and back.shape == array.shape
+    assert np.array_equal(back, array)
+
+
+def _nd(dtype, shape, raw):
+    return json.dumps({"$nd": [dtype, shape, base64.b64encode(raw).decode()]})
+
+
+@pytest.mark.parametrize("text, why", [
+    (_nd("float64", [3], b"\0" * 16), "needs 24 bytes"),
+    (_nd("object", [1], b"\0" * 8), "not accepted"),
+    (_nd("<U3", [1], b"\0" * 12), "not accepted"),
+    (_nd("float64", [-1], b""), "not an array shape"),
+    (json.dumps({"$nd": ["float64", [1], "!!!"]}), "base64"),
+    (json.dumps({"$pickle": "gASVAAAAAAAAAAB9lC4="}), "unknown marker"),
+    (json.dumps({"$cb": 1}), "only data"),
+    ("[" * 5000 + "]" * 5000, "JSON|deeply"),
+])
+def test_malformed_data_is_refused(text, why):
+    def resolve(marker, payload):
+        raise wire.WireError("only data")
+    with pytest.raises(wire.WireError, match=why):
+        wire.loads(text, resolve)
+
+
+def test_a_large_value_is_refused_before_parsing():
+    with pytest.raises(wire.WireError, match="larger than"):
+        wire.loads("[" + "1," * 10000 + "1]", None, limit=1000)
+
+
+# ------------------------------------------------------------ a real kernel
+
+
+def test_functions_are_called_with_data_and_return_data(kernel):
+    _, _, judge = kernel
+    double = judge.ns["double"]
+    assert isinstance(double, Remote)
+    got = double(np.arange(3.0))
+    assert type(got) is np.ndarray and got.tolist() == [0.0, 2.0, 4.0]
+    assert double(2) == 4 and double("ab") == "abab"
+
+
+def test_arrays_changed_in_place_are_changed_on_the_judge_side(kernel):
+    _, _, judge = kernel
+    x = np.zeros(3)
+    judge.ns["fill"](x)
+    nested = [np.zeros(2), np.ones(1)]
+    judge.ns["fill"](nested[0])
+    assert nested[0].tolist() == [7.0, 0.0]
+    assert x.tolist() == [7.0, 0.0, 0.0]
+
+
+def test_handles_support_operators_attributes_and_isinstance(kernel):
+    _, _, judge = kernel
+    Dual = judge.ns["Dual"]
+    d = Dual(3.0, 1.0)
+    e = 2 * d * d + 1
+    assert isinstance(e, Remote) and isinstance(e, Dual) and not isinstance(3.0, Dual)
+    assert (e.value, e.tangent) == (19.0, 12.0)
+    assert len(e) == 2 and list(e) == [19.0, 12.0]
+    e.value = 5.0
+    assert e.value == 5.0 and repr(e) == "Dual(5.0, 12.0)"
+    with pytest.raises(AttributeError):
+        e.missing
+
+
+def test_judge_functions_are_called_back_with_data(kernel):
+    _, _, judge = kernel
+    seen = []
+
+    def g(x):
+        seen.append(type(x))
+        return x * 3
+    assert judge.ns["apply_twice"](g, np.ones(2)).tolist() == [9.0, 9.0]
+    assert seen == [np.ndarray, np.ndarray]
+    with pytest.raises(StudentCodeError, match="ZeroDivisionError"):
+        judge.ns["apply_twice"](lambda x: 1 / 0, 1.0)
+
+
+def test_student_exceptions_keep_their_type_and_function(kernel):
+    _, _, judge = kernel
+    from autodiff_ref import grading
+
+    with pytest.raises(NotImplementedError):
+        judge.ns["unwritten"](1)
+    with pytest.raises(grading.ExerciseNotWritten, match="exercise 1 .`unwritten`."):
+        with grading.exercise(2, "uses", needs=[(1, "unwritten")]):
+            judge.ns["unwritten"](1)
+
+
+def test_objects_that_lie_are_handles_not_numbers(kernel):
+    _, _, judge = kernel
+    liar, objects = judge.ns["liar"], judge.ns["objects"]
+    assert isinstance(liar, Remote) and isinstance(objects, Remote)
+    assert float(liar) == 1.0 and type(float(liar)) is float
+    with pytest.raises(TypeError, match="not an array of numbers"):
+        np.asarray(objects)
+
+
+def test_a_lying_agent_gets_an_error_for_that_call_only(kernel):
+    runner, channel, judge = kernel
+    _run(runner, "import autodiff_course.grading.agent as a, autodiff_course.grading.wire as w\n"
+                 "real = w.encode\n"
+                 "def forged(value, handle, depth=0, arrays=None):\n"
+                 "    if type(value) is float and value == 99.0:\n"
+                 "        return {'$nd': ['float64', [1000], 'AAAA']}\n"
+                 "    if type(value) is float and value == 98.0:\n"
+                 "        return {'$nd': ['object', [1], 'AAAAAAAAAAA=']}\n"
+                 "    return real(value, handle, depth, arrays)\n"
+                 "w.encode = forged\n")
+    for bad in (99.0, 98.0):
+        with pytest.raises(ChannelError, match="refuses"):
+            judge.ns["double"](bad / 2)
+    assert judge.ns["double"](1.5) == 3.0
+    _run(runner, "w.encode = real")
+
+
+def test_huge_replies_and_floods_are_errors_of_that_call(kernel):
+    runner, channel, judge = kernel
+    limit = channel.reply_limit
+    channel.reply_limit = 1000
+    try:
+        with pytest.raises(ChannelError, match="MB of data"):
+            judge.ns["double"](np.ones(1000))
+    finally:
+        channel.reply_limit = limit
+    assert judge.ns["double"](2.0) == 4.0
+
+
+def test_kernel_never_receives_test_source(kernel):
+    runner, channel, judge = kernel
+    sent = []
+    execute = runner.kc.execute
+
+    def spy(code, **kw):
+        sent.append(code)
+        return execute(code, **kw)
+    runner.kc.execute = spy
+    try:
+        outputs, exc = judge.run("SECRET_EXPECTED = 1234.5\nassert double(2.0) == 4.0\n")
+    finally:
+        runner.kc.execute = execute
+    assert exc is None and sent and not any("SECRET" in s or "1234.5" in s for s in sent)
+
+
+def test_a_call_past_its_time_limit_is_a_fault(tmp_path):
+    runner = NotebookRunner(nbformat.v4.new_notebook(), tmp_path, km=kernel_manager(tmp_path),
+                            timeout=30)
+    with runner.setup_kernel():
+        _run(runner, "import autodiff_course.grading.agent")
+        channel = Channel(runner.kc, runner.km, call_timeout=2)
+        channel.mark()
+        _run(runner, STUDENT)
+        judge = Judge(channel)
+        judge.bind(channel.changed())
+        with pytest.raises(KernelFault, match="more than 2 s"):
+            judge.ns["slow"]()
+        with pytest.raises(KernelFault):
+            judge.ns["double"](1)
