@@ -160,7 +160,7 @@ class Agent:
             return {"$raw": self.changed()}
         args = wire.decode(request.get("args", []), self.resolve, arrays=arrays)
         kwargs = wire.decode(request.get("kwargs", {"$d": {}}), self.resolve, arrays=arrays)
-        saved.extend(a.copy() for a in arrays)
+        saved.extend(wire.copy_state(a) for a in arrays)
         if op == "call":
             target = self.resolve("$h", request["target"])
             return target(*args, **kwargs)
@@ -190,7 +190,7 @@ class Agent:
         changed = []
         for i, a in enumerate(arrays):
             try:
-                if i < len(saved) and not np.array_equal(a, saved[i]):
+                if i < len(saved) and not wire.same_state(a, saved[i]):
                     changed.append([i, wire.encode(a, self.handle)])
             except Exception:  # noqa: BLE001
                 pass

@@ -20,8 +20,13 @@ or delegate the exercise (see docs/grading-integrity.md):
   complex numbers (the complex-step trick), so a derivative must come from a
   formula.
 
-A violation is not an error of the student's code but a reason to grade the
-cell as empty; the instructor's report lists it.
+Since the tests run on the trusted side (``judge.py``), the screen is early
+feedback: its findings are reported, and only a break of the exercise's own
+policy (``DECIDING_RULES``: delegation to a denied name, the complex step
+where the exact value is asked) makes the grader replace the answer by a
+failing stub, because isolation cannot take those away everywhere (the
+engine stays in kernels of notebooks that allow part of it; NumPy and
+complex numbers stay in every kernel). See docs/grading-integrity.md.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ NUMPY_SUBMODULES = {"linalg", "random", "fft", "ma", "char", "emath", "polynomia
                     "core", "exceptions", "dtypes", "strings", "typing", "matlib",
                     "matrixlib", "version", "f2py", "pyplot", "widgets"}
 GRADING_NAMES = {"grading"}
+DECIDING_RULES = {"delegation", "exact"}  # the rules whose break replaces the answer
 
 
 @dataclass

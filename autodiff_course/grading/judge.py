@@ -27,6 +27,7 @@ import time
 from queue import Empty
 
 import nbformat
+import numpy as np
 
 from . import wire
 from .agent import CALLBACK_PROMPT, MIME
@@ -171,7 +172,11 @@ class Channel:
             old = arrays[index]
         except (ValueError, TypeError, IndexError, wire.WireError):
             return
-        if hasattr(new, "shape") and new.shape == old.shape and old.flags.writeable:
+        if isinstance(old, np.random.Generator) and type(new) is type(old) and \
+                type(new.bit_generator) is type(old.bit_generator):
+            old.bit_generator.state = new.bit_generator.state
+        elif isinstance(old, np.ndarray) and isinstance(new, np.ndarray) and \
+                new.shape == old.shape and old.flags.writeable:
             old[...] = new.astype(old.dtype, copy=False)
 
     def _parse(self, text, rid):

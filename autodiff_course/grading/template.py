@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -18,13 +18,22 @@ class Template:
     ``release``: the student version (every cell but the answers comes from
     here); ``tests``: test grade id -> the test's source with its hidden part
     (from the instructor's source notebook); ``policies``: answer grade id ->
-    what the answer may use (``integrity.Policy``).
+    what the answer may use (``integrity.Policy``); ``data``: the
+    instructor's data files beside the release notebook (name -> bytes), the
+    only files the student's kernel gets.
     """
 
     name: str
     release: nbformat.NotebookNode
     tests: dict
     policies: dict
+    data: dict = field(default_factory=dict)
+
+    @property
+    def engine(self):
+        """Whether the student's kernel gets the reference engine: only if an
+        exercise of the notebook allows some of it (``allow=``)."""
+        return any(p.allow for p in self.policies.values())
 
 
 def templates(course, assignment):
@@ -36,8 +45,10 @@ def templates(course, assignment):
         tests = {grade_id(c): c.source for c in source.cells if is_test(c)}
         policies = {grade_id(c): Policy.from_metadata(c.metadata.get("autodiff"))
                     for c in source.cells if is_solution(c)}
+        data = {p.name: p.read_bytes() for p in sorted(release.parent.iterdir())
+                if p.is_file() and not p.is_symlink() and p.suffix != ".ipynb"}
         result[release.name] = Template(release.name, nbformat.read(release, as_version=4),
-                                        tests, policies)
+                                        tests, policies, data)
     if not result:
         raise FileNotFoundError(f"no release notebooks for {assignment!r}: run "
                                 "`autodiff-course build` first")

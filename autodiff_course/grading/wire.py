@@ -12,6 +12,8 @@ value is written as JSON:
 * a NumPy array as ``{"$nd": [dtype, shape, base64 of the raw bytes]}`` and a
   NumPy scalar as ``{"$np": [dtype, base64]}``, the dtype from ``DTYPES``
   (numbers only: never ``object``, never a structured or string dtype);
+* a NumPy random ``Generator`` as ``{"$rng": [bit generator, state]}`` (its
+  state is numbers: the same seed draws the same numbers on both sides);
 * anything else as a *handle*: ``{"$h": [id, type name]}``, a number into a
   table kept by the side that owns the object. Two more markers go from the
   judge to the kernel only: ``{"$cb": id}`` (a judge-side function the kernel
@@ -33,6 +35,7 @@ import numpy as np
 
 DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                     "uint64", "float16", "float32", "float64", "complex64", "complex128"})
+BIT_GENERATORS = frozenset({"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"})
 MAX_DEPTH = 32  # nesting of lists, tuples and dicts
 MAX_DIMS = 32
 MAX_ITEMS = 1_000_000  # elements of lists, tuples and dicts in one value
@@ -70,6 +73,12 @@ def encode(value, handle, depth=0, arrays=None):
             arrays.append(value)
         return {"$nd": [value.dtype.name, list(value.shape),
                         base64.b64encode(data.tobytes()).decode("ascii")]}
+    if kind is np.random.Generator:
+        bits = value.bit_generator
+        if type(bits).__name__ in BIT_GENERATORS:
+            if arrays is not None:
+                arrays.append(value)
+            return {"$rng": [type(bits).__name__, encode(bits.state, handle, MAX_DEPTH - 4)]}
     if isinstance(value, np.generic) and type(value).__module__ == "numpy" \
             and value.dtype.name in DTYPES:
         return {"$np": [value.dtype.name, base64.b64encode(value.tobytes()).decode("ascii")]}
@@ -111,6 +120,35 @@ def _scalar(spec):
     if not (isinstance(spec, list) and len(spec) == 2 and isinstance(spec[0], str)):
         raise WireError("a NumPy scalar must be [dtype, bytes]")
     return _array([spec[0], [], spec[1]])[()]
+
+
+def _generator(spec, resolve):
+    if not (isinstance(spec, list) and len(spec) == 2 and spec[0] in BIT_GENERATORS):
+        raise WireError("a random generator must be [bit generator, state]")
+    state = decode(spec[1], resolve, MAX_DEPTH - 4)
+    rng = np.random.Generator(getattr(np.random, spec[0])())
+    try:
+        rng.bit_generator.state = state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise WireError(f"not a state of {spec[0]}: {str(exc)[:100]}") from None
+    return rng
+
+
+def same_state(a, b):
+    """Whether two values the caller sent are unchanged (arrays: equal;
+    generators: the same state)."""
+    if isinstance(a, np.random.Generator):
+        return json.dumps(encode(a.bit_generator.state, repr)) == \
+            json.dumps(encode(b.bit_generator.state, repr))
+    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+
+
+def copy_state(value):
+    if isinstance(value, np.random.Generator):
+        rng = np.random.Generator(type(value.bit_generator)())
+        rng.bit_generator.state = value.bit_generator.state
+        return rng
+    return value.copy()
 
 
 def decode(data, resolve, depth=0, budget=None, arrays=None):
@@ -155,6 +193,11 @@ def decode(data, resolve, depth=0, budget=None, arrays=None):
         return array
     if marker == "$np":
         return _scalar(payload)
+    if marker == "$rng":
+        rng = _generator(payload, resolve)
+        if arrays is not None:
+            arrays.append(rng)
+        return rng
     if marker in ("$h", "$cb", "$tensor"):
         return resolve(marker, payload)
     raise WireError(f"unknown marker {marker[:20]!r}")
