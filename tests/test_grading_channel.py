@@ -28,6 +28,12 @@ def fill(x):
 def apply_twice(g, x):
     return g(g(x))
 
+def helper(x):
+    return x + 1
+
+def uses_helper(x):
+    return 2 * helper(x)
+
 def unwritten(x):
     raise NotImplementedError()
 
@@ -179,6 +185,33 @@ def test_judge_functions_are_called_back_with_data(kernel):
     assert seen == [np.ndarray, np.ndarray]
     with pytest.raises(StudentCodeError, match="ZeroDivisionError"):
         judge.ns["apply_twice"](lambda x: 1 / 0, 1.0)
+
+
+def test_judge_functions_may_use_the_students_objects(kernel):
+    """A callback that operates on a student's object makes requests of its
+    own while the student's code waits for it (they travel over stdin)."""
+    _, _, judge = kernel
+    Dual, apply_twice = judge.ns["Dual"], judge.ns["apply_twice"]
+    got = apply_twice(lambda d: d * d + 1, Dual(2.0, 1.0))  # (x^2 + 1)^2 + 1 at x = 2
+    assert isinstance(got, Remote) and (got.value, got.tangent) == (26.0, 40.0)
+
+
+def test_a_name_the_test_rebinds_is_seen_by_the_students_code(kernel):
+    """A test that counts how often one answer calls another rebinds the name."""
+    _, _, judge = kernel
+    outputs, exc = judge.run(
+        "calls = []\n"
+        "def counted(x):\n"
+        "    calls.append(x)\n"
+        "    return original(x)\n"
+        "original, helper = helper, counted\n"
+        "try:\n"
+        "    assert uses_helper(3) == 8\n"
+        "finally:\n"
+        "    helper = original\n"
+        "assert calls == [3], calls\n"
+        "assert uses_helper(1) == 4 and calls == [3]\n")
+    assert exc is None, outputs
 
 
 def test_student_exceptions_keep_their_type_and_function(kernel):

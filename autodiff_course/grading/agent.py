@@ -30,7 +30,8 @@ import numpy as np
 from . import wire
 
 MIME = "application/x-autodiff-reply"
-CALLBACK_PROMPT = "\x00autodiff-callback "
+CALLBACK_PROMPT = "\x00autodiff-callback "  # a student's function calls a judge's
+REPLY_PROMPT = "\x00autodiff-reply "  # the reply to a request made during a callback
 SMALL_VALUE = 64 * 1024  # a name's value is sent as data up to this size, else as a handle
 HIDDEN_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 LIST_LIMIT = 100_000  # items of an iterable turned into a list
@@ -71,6 +72,9 @@ OPERATIONS = {
     "type_name": lambda o: type(o).__name__, "round": round, "floor": math.floor,
     "ceil": math.ceil,
 }
+
+
+_MISSING = object()
 
 
 class CallbackError(RuntimeError):
@@ -116,13 +120,20 @@ class Agent:
         agent = self
 
         def judge_function(*args, **kwargs):
-            request = wire.dumps({"cb": ident, "args": args, "kwargs": kwargs}, agent.handle)
-            answer = wire.json.loads(input(CALLBACK_PROMPT + request))
-            if not isinstance(answer, dict) or not ("error" in answer or "value" in answer):
-                raise CallbackError("the grader's function gave no answer")
-            if "error" in answer:
-                raise CallbackError(str(answer["error"]))
-            return wire.decode(answer["value"], agent.resolve)
+            prompt = CALLBACK_PROMPT + wire.dumps({"cb": ident, "args": args, "kwargs": kwargs},
+                                                  agent.handle)
+            while True:
+                answer = wire.json.loads(input(prompt))
+                if isinstance(answer, dict) and isinstance(answer.get("request"), dict):
+                    # the judge's function uses our objects: serve it, then wait again
+                    prompt = REPLY_PROMPT + wire.json.dumps(agent.respond(answer["request"]),
+                                                            allow_nan=True)
+                    continue
+                if not isinstance(answer, dict) or not ("error" in answer or "value" in answer):
+                    raise CallbackError("the grader's function gave no answer")
+                if "error" in answer:
+                    raise CallbackError(str(answer["error"]))
+                return wire.decode(answer["value"], agent.resolve)
 
         return judge_function
 
@@ -163,7 +174,21 @@ class Agent:
         saved.extend(wire.copy_state(a) for a in arrays)
         if op == "call":
             target = self.resolve("$h", request["target"])
-            return target(*args, **kwargs)
+            patch = wire.decode(request.get("globals", {"$d": {}}), self.resolve)
+            if not patch:
+                return target(*args, **kwargs)
+            # the judge rebound some of the student's names (a test that counts calls)
+            space = self.namespace()
+            saved = {name: space.get(name, _MISSING) for name in patch}
+            space.update(patch)
+            try:
+                return target(*args, **kwargs)
+            finally:
+                for name, value in saved.items():
+                    if value is _MISSING:
+                        space.pop(name, None)
+                    else:
+                        space[name] = value
         if op == "getattr":
             return getattr(self.resolve("$h", request["target"]), request["name"])
         if op == "setattr":
@@ -176,9 +201,16 @@ class Agent:
     def serve(self, text):
         from IPython.display import publish_display_data
 
-        reply, arrays, saved = {}, [], []
         try:
             request = wire.json.loads(text)
+        except ValueError as exc:
+            request = {"op": f"unreadable: {exc}"}
+        publish_display_data({MIME: wire.json.dumps(self.respond(request), allow_nan=True)})
+
+    def respond(self, request):
+        """The reply (a dict) to one request (a dict)."""
+        reply, arrays, saved = {}, [], []
+        try:
             reply["id"] = request.get("id")
             result = self.perform(request, arrays, saved)
             if isinstance(result, dict) and "$raw" in result and len(result) == 1:
@@ -196,7 +228,7 @@ class Agent:
                 pass
         if changed:
             reply["mutated"] = changed
-        publish_display_data({MIME: wire.json.dumps(reply, allow_nan=True)})
+        return reply
 
 
 def describe(exc):

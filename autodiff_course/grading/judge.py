@@ -30,7 +30,7 @@ import nbformat
 import numpy as np
 
 from . import wire
-from .agent import CALLBACK_PROMPT, MIME
+from .agent import CALLBACK_PROMPT, MIME, REPLY_PROMPT
 
 CALL_TIMEOUT = 60.0  # seconds per request to the kernel
 REPLY_LIMIT = 32 * 1024 ** 2  # characters of one reply (JSON)
@@ -98,7 +98,8 @@ class Channel:
         self.call_timeout, self.reply_limit = call_timeout, reply_limit
         self.callbacks, self.remotes = {}, {}
         self.ids = itertools.count(1)
-        self.busy, self.broken = False, None
+        self.depth, self.broken = 0, None
+        self.rebound = dict  # the student's names a test rebound (set by the Judge)
         self.requests, self.seconds = 0, 0.0
         self.log = []  # what the kernel sent that was ignored (for debugging and tests)
 
@@ -132,28 +133,36 @@ class Channel:
 
     def request(self, op, **fields):
         """Send one request; returns its decoded value or raises the student's
-        exception (``student_exception``), ``ChannelError`` or ``KernelFault``."""
+        exception (``student_exception``), ``ChannelError`` or ``KernelFault``.
+
+        Made while a student's function waits for a judge's function (a
+        callback), the request travels through the kernel's stdin channel
+        instead: the kernel's stub serves it and answers in its next prompt."""
         if self.broken:
             raise KernelFault(self.broken)
-        if self.busy:
-            raise ChannelError("the student's code is waiting for a grader's function: "
-                               "its objects cannot be used inside that function")
         arrays = []
-        for key in ("args", "kwargs"):
+        for key in ("args", "kwargs", "globals"):
             if key in fields:
                 fields[key] = wire.encode(fields[key], self._send_handle, arrays=arrays)
         rid = f"{next(self.ids)}-{time.monotonic_ns()}"
-        text = json.dumps({"id": rid, "op": op, **fields}, allow_nan=True)
+        message = {"id": rid, "op": op, **fields}
         started = time.monotonic()
-        self.busy = True
+        nested = self.depth > 0
+        self.depth += 1
         try:
-            from jupyter_core.utils import run_sync
-
-            reply = run_sync(self._exchange)(f"{AGENT}({text!r})", rid)
+            if nested:
+                self.kc.input(json.dumps({"request": message}, allow_nan=True))
+                reply = self._wait_stdin(rid)
+            else:
+                text = json.dumps(message, allow_nan=True)
+                reply = self._wait(self.kc.execute(
+                    f"{AGENT}({text!r})", silent=False, store_history=False, allow_stdin=True,
+                    stop_on_error=False), rid)
         finally:
-            self.busy = False
-            self.requests += 1
-            self.seconds += time.monotonic() - started
+            self.depth -= 1
+            if not nested:
+                self.requests += 1
+                self.seconds += time.monotonic() - started
         for item in reply.get("mutated", []) if isinstance(reply.get("mutated"), list) else []:
             self._write_back(item, arrays)
         if "error" in reply:
@@ -195,71 +204,129 @@ class Channel:
             reply["mutated"] = data["mutated"]
         return reply
 
-    def _limit(self):
+    def _deadline(self):
         limit = self.call_timeout
         if self.deadline is not None:
             limit = min(limit, self.deadline - time.monotonic())
-        return limit
-
-    async def _exchange(self, code, rid):
-        kc = self.kc
-        limit = self._limit()
         if limit <= 0:
             self.broken = "the notebook used up its time budget"
             raise KernelFault(self.broken)
-        deadline = time.monotonic() + limit
-        msg_id = kc.execute(code, silent=False, store_history=False, allow_stdin=True,
-                            stop_on_error=False)
-        found, problem, output, idle, checked = None, None, 0, False, time.monotonic()
-        while not idle:
-            now = time.monotonic()
-            if now > deadline:
+        return limit, time.monotonic() + limit
+
+    def _wait(self, msg_id, rid):
+        """The reply to the execute request ``msg_id``, answering the kernel's
+        callbacks (``input_request``) on the way."""
+        limit, deadline = self._deadline()
+        state = {"found": None, "problem": None, "output": 0, "idle": False,
+                 "checked": time.monotonic()}
+        from jupyter_core.utils import run_sync
+
+        pump = run_sync(self._pump)
+        while True:
+            prompt = pump(msg_id, rid, state, deadline, limit)
+            if prompt is None:
+                break
+            self._answer(prompt)
+        run_sync(self._drain_shell)(msg_id)
+        if state["problem"]:
+            raise ChannelError(state["problem"])
+        if state["found"] is None:
+            raise ChannelError("the student's kernel did not answer the grader's request "
+                               "(was the grader's agent in the kernel changed?)")
+        return state["found"]
+
+    def _wait_stdin(self, rid):
+        """The reply to a request made during a callback: the kernel's next
+        prompt (deeper callbacks are answered on the way)."""
+        limit, deadline = self._deadline()
+        from jupyter_core.utils import run_sync
+
+        while True:
+            prompt = run_sync(self._next_prompt)(deadline, limit)
+            if isinstance(prompt, str) and prompt.startswith(REPLY_PROMPT):
+                text = prompt[len(REPLY_PROMPT):]
+                if len(text) > self.reply_limit:
+                    raise ChannelError(f"the student's code returned more than "
+                                       f"{self.reply_limit // 1024 ** 2} MB of data")
+                try:
+                    reply = self._parse(text, rid)
+                except wire.WireError as exc:
+                    raise ChannelError(f"the student's code returned data the grader "
+                                       f"refuses: {exc}") from None
+                if reply is None:
+                    raise ChannelError("the student's kernel answered another request")
+                return reply
+            self._answer(prompt)
+
+    async def _alive(self, state):
+        now = time.monotonic()
+        if now - state.get("checked", 0) > 1.0:
+            state["checked"] = now
+            if not await _maybe_await(self.km.is_alive()):
+                self.broken = ("the kernel died (for example os._exit, a crash, or the "
+                               "memory limit)")
+                raise KernelFault(self.broken)
+
+    async def _next_prompt(self, deadline, limit):
+        state = {"checked": time.monotonic()}
+        while True:
+            if time.monotonic() > deadline:
                 await self._stuck(limit)
-            if now - checked > 1.0:
-                checked = now
-                if not await _maybe_await(self.km.is_alive()):
-                    self.broken = ("the kernel died (for example os._exit, a crash, or the "
-                                   "memory limit)")
-                    raise KernelFault(self.broken)
+            await self._alive(state)
+            try:
+                request = await self.kc.stdin_channel.get_msg(timeout=0.005)
+            except Empty:
+                continue
+            if request.get("msg_type") == "input_request":
+                return request.get("content", {}).get("prompt", "")
+
+    async def _pump(self, msg_id, rid, state, deadline, limit):
+        """Read the kernel's messages until the request is done (returns None)
+        or the kernel asks for input (returns the prompt)."""
+        kc = self.kc
+        while not state["idle"]:
+            if time.monotonic() > deadline:
+                await self._stuck(limit)
+            await self._alive(state)
             try:
                 msg = await kc.iopub_channel.get_msg(timeout=0.005)
             except Empty:
                 msg = None
             if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
-                kind, content = msg.get("msg_type"), msg.get("content", {})
-                data = content.get("data", {}) if isinstance(content, dict) else {}
-                if kind in ("display_data", "execute_result") and MIME in data:
-                    text = data[MIME]
-                    if not isinstance(text, str) or len(text) > self.reply_limit:
-                        problem = (f"the student's code returned more than "
-                                   f"{self.reply_limit // 1024 ** 2} MB of data")
-                    else:
-                        try:
-                            parsed = self._parse(text, rid)
-                        except wire.WireError as exc:
-                            problem = f"the student's code returned data the grader refuses: {exc}"
-                            parsed = None
-                        found = parsed if parsed is not None else found
-                elif kind == "status" and content.get("execution_state") == "idle":
-                    idle = True
-                else:
-                    output += len(json.dumps(content, default=str))
-                    if output > OUTPUT_LIMIT and problem is None:
-                        problem = (f"the student's code printed more than "
-                                   f"{OUTPUT_LIMIT // 1024 ** 2} MB while the grader called it")
+                self._take(msg, rid, state)
             try:
                 request = await kc.stdin_channel.get_msg(timeout=0)
             except Empty:
                 request = None
             if request is not None and request.get("msg_type") == "input_request":
-                self._answer(request.get("content", {}).get("prompt", ""))
-        await self._drain_shell(msg_id)
-        if problem:
-            raise ChannelError(problem)
-        if found is None:
-            raise ChannelError("the student's kernel did not answer the grader's request "
-                               "(was the grader's agent in the kernel changed?)")
-        return found
+                return request.get("content", {}).get("prompt", "")
+        return None
+
+    def _take(self, msg, rid, state):
+        kind, content = msg.get("msg_type"), msg.get("content", {})
+        data = content.get("data", {}) if isinstance(content, dict) else {}
+        if kind in ("display_data", "execute_result") and isinstance(data, dict) \
+                and MIME in data:
+            text = data[MIME]
+            if not isinstance(text, str) or len(text) > self.reply_limit:
+                state["problem"] = (f"the student's code returned more than "
+                                    f"{self.reply_limit // 1024 ** 2} MB of data")
+                return
+            try:
+                parsed = self._parse(text, rid)
+            except wire.WireError as exc:
+                state["problem"] = f"the student's code returned data the grader refuses: {exc}"
+                return
+            if parsed is not None:
+                state["found"] = parsed  # the last one wins: the agent answers last
+        elif kind == "status" and content.get("execution_state") == "idle":
+            state["idle"] = True
+        else:
+            state["output"] += len(json.dumps(content, default=str))
+            if state["output"] > OUTPUT_LIMIT and state["problem"] is None:
+                state["problem"] = (f"the student's code printed more than "
+                                    f"{OUTPUT_LIMIT // 1024 ** 2} MB while the grader "
+                                    "called it")
 
     async def _drain_shell(self, msg_id):
         for _ in range(100):
@@ -346,7 +413,7 @@ class Remote:
 
     def __call__(self, *args, **kwargs):
         return self._channel.request("call", target=[self._id, self._type], args=list(args),
-                                     kwargs=kwargs)
+                                     kwargs=kwargs, globals=self._channel.rebound())
 
     def __getattr__(self, name):
         if (name.startswith("__") and name.endswith("__")) or \
@@ -497,7 +564,16 @@ class Judge:
         self.ns = {"__name__": "__main__", "__builtins__": builtins,
                    "get_ipython": _Shell, "display": display}
         self.instructor_names = set()
+        self.bound = {}  # the student's names as the kernel reported them
         self.skipped = []  # (name, why) of answer names not bound
+        channel.rebound = self.rebound
+
+    def rebound(self):
+        """The student's names that test code has rebound (e.g. to count the
+        calls of one exercise made by another): they are rebound in the kernel
+        for the duration of each call."""
+        return {name: self.ns[name] for name, value in self.bound.items()
+                if name in self.ns and self.ns[name] is not value}
 
     def bind(self, names):
         """Bind the names an answer cell defined (``Channel.changed``)."""
@@ -508,7 +584,7 @@ class Judge:
             if isinstance(value, Remote) and value._type == "module":
                 self.skipped.append((name, "a module"))
                 continue
-            self.ns[name] = value
+            self.ns[name] = self.bound[name] = value
 
     def run(self, source):
         """Run one cell of the instructor's here; returns ``(outputs, exception)``."""
