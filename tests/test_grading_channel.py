@@ -34,6 +34,15 @@ def helper(x):
 def uses_helper(x):
     return 2 * helper(x)
 
+def visit(node):
+    order, todo = [], [node]
+    while todo:
+        n = todo.pop()
+        n.grad = n.grad + 1.0
+        order.append(n)
+        todo.extend(n.parents)
+    return order
+
 def unwritten(x):
     raise NotImplementedError()
 
@@ -212,6 +221,31 @@ def test_a_name_the_test_rebinds_is_seen_by_the_students_code(kernel):
         "assert calls == [3], calls\n"
         "assert uses_helper(1) == 4 and calls == [3]\n")
     assert exc is None, outputs
+
+
+NODE = """
+class Node:
+    def __init__(self, data, parents=()):
+        self.data, self.parents, self.grad = data, tuple(parents), 0.0
+"""
+
+
+def test_objects_of_the_notebooks_classes_cross_by_value_and_come_back(kernel):
+    """A graph of the instructor's Nodes: the student's code gets copies, its
+    changes come back to the originals, and what it returns are the originals."""
+    runner, _, judge = kernel
+    _run(runner, NODE)
+    outputs, exc = judge.run(NODE + "a = Node(1.0)\nb = Node(2.0, [a])\nc = Node(3.0, [b, a])\n")
+    assert exc is None, outputs
+    ns = judge.ns
+    order = ns["visit"](ns["c"])
+    assert [n.data for n in order] == [3.0, 1.0, 2.0, 1.0]
+    assert order[0] is ns["c"] and order[1] is ns["a"] and order[2] is ns["b"]
+    assert (ns["a"].grad, ns["b"].grad, ns["c"].grad) == (2.0, 1.0, 1.0)
+    chain = ns["Node"](0.0)
+    for i in range(2000):  # deeper than any nesting limit: sent as a flat table
+        chain = ns["Node"](float(i), [chain])
+    assert len(ns["visit"](chain)) == 2001 and chain.grad == 1.0
 
 
 def test_student_exceptions_keep_their_type_and_function(kernel):

@@ -86,11 +86,15 @@ class Agent:
         self.objects = {}  # handle id -> object
         self.ids = {}  # id(object) -> handle id (one handle per object)
         self.before = {}
+        self.mirrors, self.mirror_of = {}, {}  # copies of the judge's objects
 
     # ------------------------------------------------ handles
 
     def handle(self, obj):
         key = id(obj)
+        mid = self.mirror_of.get(key)
+        if mid is not None and self.mirrors.get(mid) is obj:
+            return {"$obj": [mid]}
         if key not in self.ids or self.objects.get(self.ids[key]) is not obj:
             self.ids[key] = len(self.objects) + 1
             self.objects[self.ids[key]] = obj
@@ -107,6 +111,8 @@ class Agent:
             if ident not in self.objects:
                 raise wire.WireError(f"no object with handle {ident!r}")
             return self.objects[ident]
+        if marker == "$obj":
+            return self.mirrors[payload[0]]
         if marker == "$cb":
             return self.stub(payload)
         if marker == "$tensor":
@@ -162,16 +168,18 @@ class Agent:
 
     # ------------------------------------------------ requests
 
-    def perform(self, request, arrays, saved):
+    def perform(self, request, arrays, saved, sent):
         op = request.get("op")
         if op == "mark":
             self.mark()
             return None
         if op == "changed":
             return {"$raw": self.changed()}
+        mirrored = self.receive(request.get("objects") or {})
         args = wire.decode(request.get("args", []), self.resolve, arrays=arrays)
         kwargs = wire.decode(request.get("kwargs", {"$d": {}}), self.resolve, arrays=arrays)
         saved.extend(wire.copy_state(a) for a in arrays)
+        sent.update({mid: self.attributes(self.mirrors[mid]) for mid in mirrored})
         if op == "call":
             target = self.resolve("$h", request["target"])
             patch = wire.decode(request.get("globals", {"$d": {}}), self.resolve)
@@ -198,6 +206,27 @@ class Agent:
             return OPERATIONS[request["name"]](*args)
         raise wire.WireError(f"unknown request {op!r}")
 
+    def receive(self, objects):
+        """Copies of the judge's objects (by value, linked by id): made or
+        updated in two passes, so that they may refer to each other."""
+        space = self.namespace()
+        for key, (class_name, _) in objects.items():
+            mid = int(key)
+            if mid not in self.mirrors:
+                cls = space.get(class_name)
+                if not isinstance(cls, type):
+                    raise TypeError(f"the notebook's class {class_name!r} is missing here")
+                self.mirrors[mid] = obj = object.__new__(cls)
+                self.mirror_of[id(obj)] = mid
+        for key, (_, attrs) in objects.items():
+            obj = self.mirrors[int(key)]
+            vars(obj).clear()
+            vars(obj).update(wire.decode(attrs, self.resolve))
+        return [int(key) for key in objects]
+
+    def attributes(self, obj):
+        return wire.json.dumps(wire.encode(dict(vars(obj)), self.handle), allow_nan=True)
+
     def serve(self, text):
         try:
             request = wire.json.loads(text)
@@ -207,10 +236,10 @@ class Agent:
 
     def respond(self, request):
         """The reply (a dict) to one request (a dict)."""
-        reply, arrays, saved = {}, [], []
+        reply, arrays, saved, sent = {}, [], [], {}
         try:
             reply["id"] = request.get("id")
-            result = self.perform(request, arrays, saved)
+            result = self.perform(request, arrays, saved, sent)
             if isinstance(result, dict) and "$raw" in result and len(result) == 1:
                 reply["value"] = {"$d": result["$raw"]}
             else:
@@ -226,6 +255,16 @@ class Agent:
                 pass
         if changed:
             reply["mutated"] = changed
+        mirrors = {}
+        for mid, before in sent.items():
+            try:
+                now = self.attributes(self.mirrors[mid])
+                if now != before:
+                    mirrors[str(mid)] = wire.json.loads(now)
+            except Exception:  # noqa: BLE001
+                pass
+        if mirrors:
+            reply["mirrors"] = mirrors
         return reply
 
 

@@ -101,6 +101,8 @@ class Channel:
         self.depth, self.broken = 0, None
         self.notes = []  # things the student should know about the values (float32...)
         self.rebound = dict  # the student's names a test rebound (set by the Judge)
+        self.instructor_class = lambda cls: False  # whose objects cross by value (Judge)
+        self.mirror_ids, self.mirrored, self.outgoing = {}, {}, {}
         self.requests, self.seconds = 0, 0.0
         self.log = []  # what the kernel sent that was ignored (for debugging and tests)
 
@@ -115,13 +117,44 @@ class Channel:
 
         if isinstance(obj, Tensor):
             return {"$tensor": [wire.encode(obj.data, self._send_handle), obj.requires_grad]}
+        if self.instructor_class(type(obj)) and hasattr(obj, "__dict__"):
+            return {"$obj": [self._mirror(obj)]}
         if callable(obj):
             ident = len(self.callbacks) + 1
             self.callbacks[ident] = obj
             return {"$cb": ident}
         raise TypeError(f"the grader cannot pass a {type(obj).__name__} to student code")
 
+    def _mirror(self, obj):
+        """An object of a class the instructor's cells define: it crosses by
+        value (its attributes), and its copy in the kernel stays linked to it."""
+        mid = self.mirror_ids.get(id(obj))
+        if mid is None or self.mirrored.get(mid) is not obj:
+            mid = len(self.mirrored) + 1
+            self.mirror_ids[id(obj)], self.mirrored[mid] = mid, obj
+        if mid not in self.outgoing:
+            self.outgoing[mid] = obj
+        return mid
+
+    def _objects(self):
+        """The attributes of every mirrored object a request refers to (and of
+        those they refer to), each once: a flat table, so deep graphs travel."""
+        table, done = {}, set()
+        while len(done) < len(self.outgoing):
+            for mid, obj in list(self.outgoing.items()):
+                if mid in done:
+                    continue
+                done.add(mid)
+                attrs = {k: v for k, v in vars(obj).items() if isinstance(k, str)}
+                table[str(mid)] = [type(obj).__name__, wire.encode(attrs, self._send_handle)]
+        return table
+
     def _resolve(self, marker, payload):
+        if marker == "$obj":
+            if not (isinstance(payload, list) and payload and type(payload[0]) is int
+                    and payload[0] in self.mirrored):
+                raise wire.WireError("the kernel named an object the grader never sent")
+            return self.mirrored[payload[0]]
         if marker != "$h" or not (isinstance(payload, list) and len(payload) == 2
                                   and type(payload[0]) is int and isinstance(payload[1], str)):
             raise wire.WireError(f"the kernel sent {marker!r} where only data or handles may be")
@@ -141,12 +174,16 @@ class Channel:
         instead: the kernel's stub serves it and answers in its next prompt."""
         if self.broken:
             raise KernelFault(self.broken)
-        arrays = []
-        for key in ("args", "kwargs", "globals"):
-            if key in fields:
-                fields[key] = wire.encode(fields[key], self._send_handle, arrays=arrays)
+        arrays, outer, self.outgoing = [], self.outgoing, {}
+        try:
+            for key in ("args", "kwargs", "globals"):
+                if key in fields:
+                    fields[key] = wire.encode(fields[key], self._send_handle, arrays=arrays)
+            objects = self._objects()
+        finally:
+            self.outgoing = outer
         rid = f"{next(self.ids)}-{time.monotonic_ns()}"
-        message = {"id": rid, "op": op, **fields}
+        message = {"id": rid, "op": op, **fields, **({"objects": objects} if objects else {})}
         started = time.monotonic()
         nested = self.depth > 0
         self.depth += 1
@@ -166,6 +203,12 @@ class Channel:
                 self.seconds += time.monotonic() - started
         for item in reply.get("mutated", []) if isinstance(reply.get("mutated"), list) else []:
             self._write_back(item, arrays)
+        for mid, attrs in reply.get("mirrors", {}).items():
+            obj = self.mirrored.get(mid)
+            if obj is not None and isinstance(attrs, dict):
+                for name, value in attrs.items():
+                    if name.isidentifier() and not name.startswith("__"):
+                        setattr(obj, name, value)
         if "error" in reply:
             info = reply["error"]
             _raise_from(info.get("where") if isinstance(info, dict) else None,
@@ -221,6 +264,13 @@ class Channel:
             reply["value"] = self._widen(wire.decode(data["value"], self._resolve))
         if isinstance(data.get("mutated"), list):
             reply["mutated"] = data["mutated"]
+        if isinstance(data.get("mirrors"), dict):  # changed attributes of mirrored objects
+            reply["mirrors"] = {}
+            for key, attrs in data["mirrors"].items():
+                if isinstance(key, str) and key.isdigit() and int(key) in self.mirrored:
+                    value = wire.decode(attrs, self._resolve)
+                    if isinstance(value, dict):
+                        reply["mirrors"][int(key)] = value
         return reply
 
     def _deadline(self):
@@ -586,6 +636,13 @@ class Judge:
         self.bound = {}  # the student's names as the kernel reported them
         self.skipped = []  # (name, why) of answer names not bound
         channel.rebound = self.rebound
+        channel.instructor_class = self.instructor_class
+
+    def instructor_class(self, cls):
+        """A class the instructor's cells defined here (its objects cross by value)."""
+        name = getattr(cls, "__name__", None)
+        return getattr(cls, "__module__", None) == "__main__" and \
+            name in self.instructor_names and self.ns.get(name) is cls
 
     def rebound(self):
         """The student's names that test code has rebound (e.g. to count the

@@ -18,7 +18,10 @@ value is written as JSON:
   table kept by the side that owns the object. Two more markers go from the
   judge to the kernel only: ``{"$cb": id}`` (a judge-side function the kernel
   may call back) and ``{"$tensor": [array, requires_grad]}`` (a reference
-  engine tensor, rebuilt on the kernel side).
+  engine tensor, rebuilt on the kernel side); ``{"$obj": [id]}`` names an
+  object of a class the instructor's cells define, sent by value in the
+  request's table of objects, whose kernel-side copy the kernel names the
+  same way in its reply (its changed attributes come back).
 
 ``decode`` validates everything it reads (JSON nesting, dtype, shape against
 the byte count, sizes) and raises ``WireError`` on anything else: a kernel that
@@ -198,7 +201,7 @@ def decode(data, resolve, depth=0, budget=None, arrays=None):
         if arrays is not None:
             arrays.append(rng)
         return rng
-    if marker in ("$h", "$cb", "$tensor"):
+    if marker in ("$h", "$cb", "$tensor", "$obj"):
         return resolve(marker, payload)
     raise WireError(f"unknown marker {marker[:20]!r}")
 
