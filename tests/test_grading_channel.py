@@ -242,6 +242,12 @@ def test_objects_of_the_notebooks_classes_cross_by_value_and_come_back(kernel):
     assert [n.data for n in order] == [3.0, 1.0, 2.0, 1.0]
     assert order[0] is ns["c"] and order[1] is ns["a"] and order[2] is ns["b"]
     assert (ns["a"].grad, ns["b"].grad, ns["c"].grad) == (2.0, 1.0, 1.0)
+    judge.channel.mark()
+    _run(runner, "class Leaf(Node):\n    pass\n")
+    judge.bind(judge.channel.changed())
+    leaf = ns["Leaf"](4.0)
+    assert isinstance(leaf, Remote) and isinstance(leaf, ns["Node"])  # a student's subclass
+    assert not isinstance(ns["double"], ns["Node"]) and type(leaf) is Remote
     chain = ns["Node"](0.0)
     for i in range(2000):  # deeper than any nesting limit: sent as a flat table
         chain = ns["Node"](float(i), [chain])

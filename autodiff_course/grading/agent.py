@@ -69,7 +69,8 @@ OPERATIONS = {
     "len": len, "bool": _exact(bool), "float": _exact(float), "int": _exact(int),
     "complex": _exact(complex), "str": _exact(str), "repr": lambda o: str(repr(o)),
     "isinstance": isinstance, "issubclass": issubclass, "list": _as_list, "array": _as_array,
-    "type_name": lambda o: type(o).__name__, "round": round, "floor": math.floor,
+    "type_name": lambda o: type(o).__name__,
+    "mro_names": lambda o: [str(c.__name__) for c in type(o).__mro__][:50], "round": round, "floor": math.floor,
     "ceil": math.ceil,
 }
 

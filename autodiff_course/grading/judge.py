@@ -98,10 +98,11 @@ class Channel:
         self.call_timeout, self.reply_limit = call_timeout, reply_limit
         self.callbacks, self.remotes = {}, {}
         self.ids = itertools.count(1)
-        self.depth, self.broken = 0, None
+        self.depth, self.broken, self._poller = 0, None, None
         self.notes = []  # things the student should know about the values (float32...)
         self.rebound = dict  # the student's names a test rebound (set by the Judge)
         self.instructor_class = lambda cls: False  # whose objects cross by value (Judge)
+        self.notebook_class = lambda name: None  # the judge's class of that name (Judge)
         self.mirror_ids, self.mirrored, self.outgoing = {}, {}, {}
         self.requests, self.seconds = 0, 0.0
         self.log = []  # what the kernel sent that was ignored (for debugging and tests)
@@ -220,7 +221,8 @@ class Channel:
     def _widen(self, value):
         """Single (or half) precision from the student's code, as float64 for
         the checks, with a note: graded on the values, told about the type."""
-        if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "fc" \
+        if (type(value) is np.ndarray or type(value).__module__ == "numpy") \
+                and hasattr(value, "dtype") and value.dtype.kind in "fc" \
                 and value.dtype.itemsize < (8 if value.dtype.kind == "f" else 16):
             note = (f"note: your code returned {value.dtype} values where float64 is "
                     "expected; the grader compared them as float64")
@@ -336,6 +338,18 @@ class Channel:
                                "memory limit)")
                 raise KernelFault(self.broken)
 
+    async def _ready(self, timeout=0.2):
+        """Wait (at most ``timeout`` s) until the kernel's iopub or stdin socket
+        has a message; one poll on both, so a callback costs no idle wait."""
+        import zmq
+        import zmq.asyncio
+
+        if self._poller is None:
+            self._poller = zmq.asyncio.Poller()
+            for channel in (self.kc.iopub_channel, self.kc.stdin_channel):
+                self._poller.register(channel.socket, zmq.POLLIN)
+        await self._poller.poll(int(timeout * 1000))
+
     async def _next_prompt(self, deadline, limit):
         state = {"checked": time.monotonic()}
         while True:
@@ -343,8 +357,9 @@ class Channel:
                 await self._stuck(limit)
             await self._alive(state)
             try:
-                request = await self.kc.stdin_channel.get_msg(timeout=0.005)
+                request = await self.kc.stdin_channel.get_msg(timeout=0)
             except Empty:
+                await self._ready()
                 continue
             if request.get("msg_type") == "input_request":
                 return request.get("content", {}).get("prompt", "")
@@ -358,7 +373,7 @@ class Channel:
                 await self._stuck(limit)
             await self._alive(state)
             try:
-                msg = await kc.iopub_channel.get_msg(timeout=0.005)
+                msg = await kc.iopub_channel.get_msg(timeout=0)
             except Empty:
                 msg = None
             if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
@@ -369,6 +384,8 @@ class Channel:
                 request = None
             if request is not None and request.get("msg_type") == "input_request":
                 return request.get("content", {}).get("prompt", "")
+            if msg is None and request is None:
+                await self._ready()
         return None
 
     def _take(self, msg, rid, state):
@@ -469,13 +486,33 @@ class Remote:
     instance), reached through the channel. Every operation is a request;
     results are data or further ``Remote`` objects."""
 
-    __slots__ = ("_channel", "_id", "_type", "__weakref__")
+    __slots__ = ("_channel", "_id", "_type", "_kin", "__weakref__")
     __array_ufunc__ = None  # NumPy defers to the reflected operators below
 
     def __init__(self, channel, ident, type_name):
         object.__setattr__(self, "_channel", channel)
         object.__setattr__(self, "_id", ident)
         object.__setattr__(self, "_type", type_name)
+        object.__setattr__(self, "_kin", None)
+
+    @property
+    def __class__(self):
+        """For ``isinstance`` only: an object of a student's class derived from
+        a class of the notebook's (``class Value(Node)``) is an instance of the
+        judge's copy of that class. ``type()`` still says ``Remote``."""
+        if self._kin is None:
+            kin = Remote
+            try:
+                names = self._apply("mro_names", self)
+            except Exception:  # noqa: BLE001
+                names = []
+            for name in names if isinstance(names, list) else []:
+                cls = self._channel.notebook_class(name)
+                if cls is not None:
+                    kin = cls
+                    break
+            object.__setattr__(self, "_kin", kin)
+        return self._kin
 
     def _apply(self, name, *args):
         return self._channel.apply(name, *args)
@@ -637,6 +674,11 @@ class Judge:
         self.skipped = []  # (name, why) of answer names not bound
         channel.rebound = self.rebound
         channel.instructor_class = self.instructor_class
+        channel.notebook_class = self.notebook_class
+
+    def notebook_class(self, name):
+        cls = self.ns.get(name) if isinstance(name, str) else None
+        return cls if isinstance(cls, type) and self.instructor_class(cls) else None
 
     def instructor_class(self, cls):
         """A class the instructor's cells defined here (its objects cross by value)."""
