@@ -16,7 +16,6 @@ A test cell passes iff the judge ran it to its end without an exception.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import io
@@ -24,11 +23,11 @@ import itertools
 import json
 import keyword
 import time
-from queue import Empty
 
 import nbformat
 import numpy as np
 
+from ..jupyter import DeadKernelError, KernelLine
 from . import wire
 from .agent import CALLBACK_PROMPT, MIME, REPLY_PROMPT
 
@@ -94,11 +93,11 @@ class Channel:
 
     def __init__(self, kc, km, deadline=None, call_timeout=CALL_TIMEOUT,
                  reply_limit=REPLY_LIMIT):
-        self.kc, self.km, self.deadline = kc, km, deadline
+        self.line, self.deadline = KernelLine(kc, km), deadline
         self.call_timeout, self.reply_limit = call_timeout, reply_limit
         self.callbacks, self.remotes = {}, {}
         self.ids = itertools.count(1)
-        self.depth, self.broken, self._poller = 0, None, None
+        self.depth, self.broken = 0, None
         self.notes = []  # things the student should know about the values (float32...)
         self.rebound = dict  # the student's names a test rebound (set by the Judge)
         self.instructor_class = lambda cls: False  # whose objects cross by value (Judge)
@@ -190,13 +189,11 @@ class Channel:
         self.depth += 1
         try:
             if nested:
-                self.kc.input(json.dumps({"request": message}, allow_nan=True))
+                self.line.answer(json.dumps({"request": message}, allow_nan=True))
                 reply = self._wait_stdin(rid)
             else:
                 text = json.dumps(message, allow_nan=True)
-                reply = self._wait(self.kc.execute(
-                    f"{AGENT}({text!r})", silent=False, store_history=False, allow_stdin=True,
-                    stop_on_error=False), rid)
+                reply = self._wait(self.line.execute(f"{AGENT}({text!r})"), rid)
         finally:
             self.depth -= 1
             if not nested:
@@ -284,21 +281,29 @@ class Channel:
             raise KernelFault(self.broken)
         return limit, time.monotonic() + limit
 
+    def _kernel_call(self, step, limit):
+        """One step of the kernel line; its failures are faults."""
+        try:
+            return step()
+        except TimeoutError:
+            self.broken = f"the student's code ran for more than {limit:.0f} s (stopped)"
+        except DeadKernelError:
+            self.broken = "the kernel died (for example os._exit, a crash, or the memory limit)"
+        raise KernelFault(self.broken)
+
     def _wait(self, msg_id, rid):
         """The reply to the execute request ``msg_id``, answering the kernel's
         callbacks (``input_request``) on the way."""
         limit, deadline = self._deadline()
-        state = {"found": None, "problem": None, "output": 0, "idle": False,
-                 "checked": time.monotonic()}
-        from jupyter_core.utils import run_sync
-
-        pump = run_sync(self._pump)
+        state = {"found": None, "problem": None, "output": 0}
         while True:
-            prompt = pump(msg_id, rid, state, deadline, limit)
+            prompt = self._kernel_call(
+                lambda: self.line.messages(msg_id, lambda m: self._take(m, rid, state),
+                                           deadline), limit)
             if prompt is None:
                 break
             self._answer(prompt)
-        run_sync(self._drain_shell)(msg_id)
+        self.line.finish(msg_id)
         if state["problem"]:
             raise ChannelError(state["problem"])
         if state["found"] is None:
@@ -310,10 +315,8 @@ class Channel:
         """The reply to a request made during a callback: the kernel's next
         prompt (deeper callbacks are answered on the way)."""
         limit, deadline = self._deadline()
-        from jupyter_core.utils import run_sync
-
         while True:
-            prompt = run_sync(self._next_prompt)(deadline, limit)
+            prompt = self._kernel_call(lambda: self.line.prompt(deadline), limit)
             if isinstance(prompt, str) and prompt.startswith(REPLY_PROMPT):
                 text = prompt[len(REPLY_PROMPT):]
                 if len(text) > self.reply_limit:
@@ -328,65 +331,6 @@ class Channel:
                     raise ChannelError("the student's kernel answered another request")
                 return reply
             self._answer(prompt)
-
-    async def _alive(self, state):
-        now = time.monotonic()
-        if now - state.get("checked", 0) > 1.0:
-            state["checked"] = now
-            if not await _maybe_await(self.km.is_alive()):
-                self.broken = ("the kernel died (for example os._exit, a crash, or the "
-                               "memory limit)")
-                raise KernelFault(self.broken)
-
-    async def _ready(self, timeout=0.2):
-        """Wait (at most ``timeout`` s) until the kernel's iopub or stdin socket
-        has a message; one poll on both, so a callback costs no idle wait."""
-        import zmq
-        import zmq.asyncio
-
-        if self._poller is None:
-            self._poller = zmq.asyncio.Poller()
-            for channel in (self.kc.iopub_channel, self.kc.stdin_channel):
-                self._poller.register(channel.socket, zmq.POLLIN)
-        await self._poller.poll(int(timeout * 1000))
-
-    async def _next_prompt(self, deadline, limit):
-        state = {"checked": time.monotonic()}
-        while True:
-            if time.monotonic() > deadline:
-                await self._stuck(limit)
-            await self._alive(state)
-            try:
-                request = await self.kc.stdin_channel.get_msg(timeout=0)
-            except Empty:
-                await self._ready()
-                continue
-            if request.get("msg_type") == "input_request":
-                return request.get("content", {}).get("prompt", "")
-
-    async def _pump(self, msg_id, rid, state, deadline, limit):
-        """Read the kernel's messages until the request is done (returns None)
-        or the kernel asks for input (returns the prompt)."""
-        kc = self.kc
-        while not state["idle"]:
-            if time.monotonic() > deadline:
-                await self._stuck(limit)
-            await self._alive(state)
-            try:
-                msg = await kc.iopub_channel.get_msg(timeout=0)
-            except Empty:
-                msg = None
-            if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
-                self._take(msg, rid, state)
-            try:
-                request = await kc.stdin_channel.get_msg(timeout=0)
-            except Empty:
-                request = None
-            if request is not None and request.get("msg_type") == "input_request":
-                return request.get("content", {}).get("prompt", "")
-            if msg is None and request is None:
-                await self._ready()
-        return None
 
     def _take(self, msg, rid, state):
         kind, content = msg.get("msg_type"), msg.get("content", {})
@@ -405,8 +349,6 @@ class Channel:
                 return
             if parsed is not None:
                 state["found"] = parsed  # the last one wins: the agent answers last
-        elif kind == "status" and content.get("execution_state") == "idle":
-            state["idle"] = True
         else:
             state["output"] += len(json.dumps(content, default=str))
             if state["output"] > OUTPUT_LIMIT and state["problem"] is None:
@@ -414,29 +356,10 @@ class Channel:
                                     f"{OUTPUT_LIMIT // 1024 ** 2} MB while the grader "
                                     "called it")
 
-    async def _drain_shell(self, msg_id):
-        for _ in range(100):
-            try:
-                msg = await self.kc.shell_channel.get_msg(timeout=0.05)
-            except Empty:
-                return
-            if msg.get("parent_header", {}).get("msg_id") == msg_id:
-                return
-
-    async def _stuck(self, limit):
-        """A request ran past its limit: interrupt; if the kernel does not come
-        back at once, it is done for."""
-        self.broken = f"the student's code ran for more than {limit:.0f} s (stopped)"
-        try:
-            await _maybe_await(self.km.shutdown_kernel(now=True))
-        except Exception:  # noqa: BLE001
-            pass
-        raise KernelFault(self.broken)
-
     def _answer(self, prompt):
         """A student's function called a judge-side function (or asked for input)."""
         if not isinstance(prompt, str) or not prompt.startswith(CALLBACK_PROMPT):
-            self.kc.input("")
+            self.line.answer("")
             return
         try:
             call = wire.loads(prompt[len(CALLBACK_PROMPT):], self._resolve,
@@ -447,7 +370,7 @@ class Channel:
                                 allow_nan=True)
         except Exception as exc:  # noqa: BLE001  (goes back to the student's code)
             answer = json.dumps({"error": f"{type(exc).__name__}: {exc}"[:2000]})
-        self.kc.input(answer)
+        self.line.answer(answer)
 
     # -------------------------------------------------- the agent's services
 
@@ -464,12 +387,6 @@ class Channel:
 
     def apply(self, name, *args):
         return self.request("apply", name=name, args=list(args))
-
-
-async def _maybe_await(value):
-    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-        return await value
-    return value
 
 
 # ------------------------------------------------------------ proxies
