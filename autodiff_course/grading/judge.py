@@ -41,7 +41,7 @@ SAFE_BUILTINS = {  # kernel exception types re-raised here as subclasses of the 
     "MemoryError", "ModuleNotFoundError", "NameError", "NotImplementedError", "OSError",
     "OverflowError", "RecursionError", "RuntimeError", "TypeError", "UnboundLocalError",
     "UnicodeError", "ValueError", "ZeroDivisionError"}
-RESERVED_NAMES = {"GraderFault", "GraderVerdict"}
+RESERVED_NAMES = {"GraderFault"}  # the grader's own error name
 
 
 class ChannelError(RuntimeError):
