@@ -242,9 +242,9 @@ def test_objects_of_the_notebooks_classes_cross_by_value_and_come_back(kernel):
     assert [n.data for n in order] == [3.0, 1.0, 2.0, 1.0]
     assert order[0] is ns["c"] and order[1] is ns["a"] and order[2] is ns["b"]
     assert (ns["a"].grad, ns["b"].grad, ns["c"].grad) == (2.0, 1.0, 1.0)
-    judge.channel.mark()
+    judge.channels[0].mark()
     _run(runner, "class Leaf(Node):\n    pass\n")
-    judge.bind(judge.channel.changed())
+    judge.bind(judge.channels[0].changed())
     leaf = ns["Leaf"](4.0)
     assert isinstance(leaf, Remote) and isinstance(leaf, ns["Node"])  # a student's subclass
     assert not isinstance(ns["double"], ns["Node"]) and type(leaf) is Remote

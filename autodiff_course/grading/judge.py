@@ -575,23 +575,24 @@ def _error_output(exc):
 class Judge:
     """One notebook's namespace on the trusted side."""
 
-    def __init__(self, channel):
+    def __init__(self, *channels):
         import matplotlib
 
         matplotlib.use("Agg")
         from IPython.core.inputtransformer2 import TransformerManager
         from IPython.display import display
 
-        self.channel = channel
+        self.channels = channels
         self.transform = TransformerManager().transform_cell
         self.ns = {"__name__": "__main__", "__builtins__": builtins,
                    "get_ipython": _Shell, "display": display}
         self.instructor_names = set()
         self.bound = {}  # the student's names as the kernel reported them
         self.skipped = []  # (name, why) of answer names not bound
-        channel.rebound = self.rebound
-        channel.instructor_class = self.instructor_class
-        channel.notebook_class = self.notebook_class
+        for channel in channels:
+            channel.rebound = (lambda c: lambda: self.rebound(c))(channel)
+            channel.instructor_class = self.instructor_class
+            channel.notebook_class = self.notebook_class
 
     def notebook_class(self, name):
         cls = self.ns.get(name) if isinstance(name, str) else None
@@ -603,12 +604,14 @@ class Judge:
         return getattr(cls, "__module__", None) == "__main__" and \
             name in self.instructor_names and self.ns.get(name) is cls
 
-    def rebound(self):
+    def rebound(self, channel):
         """The student's names that test code has rebound (e.g. to count the
         calls of one exercise made by another): they are rebound in the kernel
-        for the duration of each call."""
+        (``channel``'s, where the name was defined) for the duration of each call."""
         return {name: self.ns[name] for name, value in self.bound.items()
-                if name in self.ns and self.ns[name] is not value}
+                if name in self.ns and self.ns[name] is not value
+                and getattr(value, "_channel", channel) is channel
+                and getattr(self.ns[name], "_channel", channel) is channel}
 
     def bind(self, names):
         """Bind the names an answer cell defined (``Channel.changed``)."""
@@ -641,9 +644,9 @@ class Judge:
         finally:
             plt.close("all")
             self.instructor_names |= {k for k, v in self.ns.items() if before.get(k) != id(v)}
-        if self.channel.notes:
-            out.write("".join(f"\n{note}\n" for note in self.channel.notes))
-            self.channel.notes.clear()
+        for channel in self.channels:
+            out.write("".join(f"\n{note}\n" for note in channel.notes))
+            channel.notes.clear()
         outputs = []
         for name, stream in (("stdout", out), ("stderr", err)):
             if stream.getvalue():

@@ -31,6 +31,7 @@ The steps, each one call below (``grade_submission`` reads as this list):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
@@ -205,10 +206,12 @@ def _cap(outputs, limit=CELL_OUTPUT_LIMIT):
     return outputs
 
 
-def _run_cells(nb, runner, judge, channel, cell_timeout, budget, started):
-    """Each code cell where it belongs: answers in the kernel (then their
-    names are bound on the judge's side), tests in the judge, the
-    instructor's other cells in both. Returns the fault that stopped the run."""
+def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started):
+    """Each code cell where it belongs: answers in the kernels (then the names
+    they defined in the kernel that serves them, ``serving(grade id)``, are
+    bound on the judge's side), tests in the judge, the instructor's other
+    cells in the kernels and the judge. The first kernel's outputs are kept.
+    Returns the fault that stopped the run."""
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -219,11 +222,17 @@ def _run_cells(nb, runner, judge, channel, cell_timeout, budget, started):
                 outputs, _ = judge.run(cell.source)
                 cell.outputs = _cap(outputs)
             elif is_answer(cell):
+                kind = serving(grade_id(cell))
+                for other, (runner, _) in reversed(list(kernels.items())):
+                    if other != kind:
+                        runner.run_cell(cell, index)
+                runner, channel = kernels[kind]
                 channel.mark()
                 runner.run_cell(cell, index)
                 judge.bind(channel.changed())
             else:
-                runner.run_cell(cell, index)
+                for runner, _ in reversed(list(kernels.values())):
+                    runner.run_cell(cell, index)
                 judge.run(cell.source)
         except ChannelError as exc:  # the agent was broken by the answer: nothing bound
             judge.skipped.append((grade_id(cell), str(exc)))
@@ -237,41 +246,70 @@ def _run_cells(nb, runner, judge, channel, cell_timeout, budget, started):
     return None
 
 
-def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET,
-            engine=True, data=None):
-    """Run ``nb`` in place: the kernel in the sandbox, the tests in the judge.
-    ``engine``: whether the reference engine is available to the kernel;
-    ``data``: the instructor's data files ({name: bytes}) for its working
-    folder. Returns the fault that stopped the run, or None."""
-    from .judge import Channel, Judge
+def _kernel(stack, nb, folder, kind, use_sandbox, cell_timeout, data, deadline):
+    """Start one sandboxed kernel in ``folder``: ``kind`` "engine" (the
+    reference engine available) or "plain" (its stand-in, other
+    differentiators hidden). Returns its runner and channel."""
+    from .judge import Channel
 
-    scratch = Path(scratch)
-    sockets, work, files = scratch / "kernel", scratch / "work", scratch / "data"
-    for folder in (sockets, work, files):
-        folder.mkdir(exist_ok=True)
+    sockets, work, files = folder / "kernel", folder / "work", folder / "data"
+    for path in (sockets, work, files):
+        path.mkdir(parents=True, exist_ok=True)
     for name, content in (data or {}).items():
         (files / name).write_bytes(content)
         if sandbox.mode(use_sandbox) != "bwrap":
             (work / name).write_bytes(content)
-    stubs = None if engine else sandbox.engine_stub(scratch / "engine" / "autodiff_ref")
+    engine = kind == "engine"
+    stubs = None if engine else sandbox.engine_stub(folder / "engine" / "autodiff_ref")
     prefix = sandbox.prefix_for(sandbox.mode(use_sandbox), sockets, engine,
                                 {n: files / n for n in (data or {})}, stubs)
     runner = NotebookRunner(nb, work, km=kernel_manager(sockets, prefix),
                             timeout=cell_timeout, interrupt_on_timeout=False,
                             startup_timeout=60, cell_limit=CELL_OUTPUT_LIMIT,
                             total_limit=TOTAL_OUTPUT_LIMIT)
+    stack.callback(runner.stop)
+    stack.enter_context(runner.setup_kernel(stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+    channel = Channel(runner.kc, runner.km, deadline=deadline, call_timeout=cell_timeout)
+    channel.mark()  # the first request imports the agent, before any student code
+    return runner, channel
+
+
+def kernel_kinds(policies, engine=True):
+    """Which kernel serves each answer (grade id -> "engine" or "plain"): an
+    exercise that allows some of the reference engine gets the kernel with
+    it, every other one the kernel without it. Without policies, all answers
+    share one kernel (with the engine iff ``engine``)."""
+    if policies is None:
+        return lambda gid: "engine" if engine else "plain"
+    return lambda gid: "engine" if policies.get(gid) and policies[gid].allow else "plain"
+
+
+def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET,
+            engine=True, data=None, policies=None):
+    """Run ``nb`` in place: the student's kernels in the sandbox, the tests in
+    the judge. With ``policies`` (answer grade id -> ``Policy``) the answers
+    that allow nothing of the reference engine are served by a kernel without
+    it, the others by one with it (both kernels run every non-test cell);
+    without, one kernel (with the engine iff ``engine``). ``data``: the
+    instructor's data files ({name: bytes}) for the working folder. Returns
+    the fault that stopped the run, or None."""
+    from .judge import Judge
+
+    serving = kernel_kinds(policies, engine)
+    answers = [grade_id(c) for c in nb.cells if is_answer(c)]
+    kinds = [k for k in ("engine", "plain") if k in {serving(g) for g in answers}] or \
+        [serving(None)]
     fault, started = None, time.monotonic()
-    try:
-        with runner.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-            channel = Channel(runner.kc, runner.km, deadline=started + budget,
-                              call_timeout=cell_timeout)
-            channel.mark()  # the first request imports the agent, before any student code
-            fault = _run_cells(nb, runner, Judge(channel), channel, cell_timeout, budget,
-                               started)
-    except (RuntimeError, TimeoutError) as exc:
-        fault = fault or f"the kernel could not run the notebook ({type(exc).__name__}: {exc})"
-    finally:
-        runner.stop()
+    with contextlib.ExitStack() as stack:
+        try:
+            kernels = {kind: _kernel(stack, nb, Path(scratch) / kind, kind, use_sandbox,
+                                     cell_timeout, data, started + budget) for kind in kinds}
+            judge = Judge(*(channel for _, channel in kernels.values()))
+            fault = _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started)
+        except (RuntimeError, TimeoutError) as exc:
+            fault = fault or \
+                f"the kernel could not run the notebook ({type(exc).__name__}: {exc})"
     if fault:
         stop = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
                      and any(o.get("ename") == "GraderFault" for o in c.get("outputs", []))),
@@ -294,8 +332,8 @@ def run_submission(nb, template, use_sandbox, cell_timeout):
     goes near the kernel, only the instructor's data files."""
     scratch = Path(tempfile.mkdtemp(prefix="autodiff-grade-"))
     try:
-        return execute(nb, scratch, use_sandbox, cell_timeout, engine=template.engine,
-                       data=template.data)
+        return execute(nb, scratch, use_sandbox, cell_timeout, data=template.data,
+                       policies=template.policies)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
