@@ -249,7 +249,7 @@ class KernelLine:
 
     def execute(self, code):
         """Send ``code``; returns the request's message id."""
-        return self.kc.execute(code, silent=False, store_history=False, allow_stdin=True,
+        return self.kc.execute(code, silent=True, store_history=False, allow_stdin=True,
                                stop_on_error=False)
 
     def answer(self, text):

@@ -32,6 +32,7 @@ from . import wire
 MIME = "application/x-autodiff-reply"
 CALLBACK_PROMPT = "\x00autodiff-callback "  # a student's function calls a judge's
 REPLY_PROMPT = "\x00autodiff-reply "  # the reply to a request made during a callback
+FETCH_PROMPT = "\x00autodiff-fetch"  # a large request is read from stdin, not from code
 SMALL_VALUE = 64 * 1024  # a name's value is sent as data up to this size, else as a handle
 HIDDEN_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 LIST_LIMIT = 100_000  # items of an iterable turned into a list
@@ -297,4 +298,10 @@ from IPython.display import publish_display_data as _publish  # noqa: E402
 def serve(text):
     """One request from the judge (see the module docstring)."""
     _agent.serve(text)
+
+
+def fetch():
+    """One large request from the judge, read from stdin (a long line of code
+    would cost IPython more to parse than the call itself)."""
+    _agent.serve(input(FETCH_PROMPT))
 

@@ -29,12 +29,13 @@ import numpy as np
 
 from ..jupyter import DeadKernelError, KernelLine
 from . import wire
-from .agent import CALLBACK_PROMPT, MIME, REPLY_PROMPT
+from .agent import CALLBACK_PROMPT, FETCH_PROMPT, MIME, REPLY_PROMPT
 
 CALL_TIMEOUT = 60.0  # seconds per request to the kernel
 REPLY_LIMIT = 32 * 1024 ** 2  # characters of one reply (JSON)
 OUTPUT_LIMIT = 16 * 1024 ** 2  # characters of other output the kernel may send during a request
-AGENT = "__import__('autodiff_course.grading.agent', fromlist=['serve']).serve"
+AGENT = "__import__('autodiff_course.grading.agent', fromlist=['serve'])"
+INLINE_LIMIT = 8 * 1024  # characters of a request sent as code; longer ones go over stdin
 SAFE_BUILTINS = {  # kernel exception types re-raised here as subclasses of the built-in type
     "ArithmeticError", "AssertionError", "AttributeError", "BufferError", "EOFError",
     "FloatingPointError", "ImportError", "IndexError", "KeyError", "LookupError",
@@ -97,7 +98,7 @@ class Channel:
         self.call_timeout, self.reply_limit = call_timeout, reply_limit
         self.callbacks, self.remotes = {}, {}
         self.ids = itertools.count(1)
-        self.depth, self.broken = 0, None
+        self.depth, self.broken, self.pending = 0, None, None
         self.notes = []  # things the student should know about the values (float32...)
         self.rebound = dict  # the student's names a test rebound (set by the Judge)
         self.instructor_class = lambda cls: False  # whose objects cross by value (Judge)
@@ -193,7 +194,11 @@ class Channel:
                 reply = self._wait_stdin(rid)
             else:
                 text = json.dumps(message, allow_nan=True)
-                reply = self._wait(self.line.execute(f"{AGENT}({text!r})"), rid)
+                if len(text) <= INLINE_LIMIT:
+                    reply = self._wait(self.line.execute(f"{AGENT}.serve({text!r})"), rid)
+                else:
+                    self.pending = text
+                    reply = self._wait(self.line.execute(f"{AGENT}.fetch()"), rid)
         finally:
             self.depth -= 1
             if not nested:
@@ -358,6 +363,10 @@ class Channel:
 
     def _answer(self, prompt):
         """A student's function called a judge-side function (or asked for input)."""
+        if prompt == FETCH_PROMPT and self.pending is not None:
+            text, self.pending = self.pending, None
+            self.line.answer(text)
+            return
         if not isinstance(prompt, str) or not prompt.startswith(CALLBACK_PROMPT):
             self.line.answer("")
             return

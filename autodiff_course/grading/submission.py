@@ -80,6 +80,8 @@ class Outcome:
     violations: list = field(default_factory=list)  # answer cells not run, and why
     dropped_cells: int = 0
     seconds: float = 0.0
+    requests: int = 0  # requests the judge sent to the student's kernels
+    request_seconds: float = 0.0  # the time they took (the student's code included)
     cached: bool = False
 
 
@@ -286,14 +288,15 @@ def kernel_kinds(policies, engine=True):
 
 
 def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET,
-            engine=True, data=None, policies=None):
+            engine=True, data=None, policies=None, stats=None):
     """Run ``nb`` in place: the student's kernels in the sandbox, the tests in
     the judge. With ``policies`` (answer grade id -> ``Policy``) the answers
     that allow nothing of the reference engine are served by a kernel without
     it, the others by one with it (both kernels run every non-test cell);
     without, one kernel (with the engine iff ``engine``). ``data``: the
     instructor's data files ({name: bytes}) for the working folder. Returns
-    the fault that stopped the run, or None."""
+    the fault that stopped the run, or None. ``stats`` (a dict), if given,
+    gets the number of requests to the kernels and their time."""
     from .judge import Judge
 
     serving = kernel_kinds(policies, engine)
@@ -307,6 +310,10 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
                                      cell_timeout, data, started + budget) for kind in kinds}
             judge = Judge(*(channel for _, channel in kernels.values()))
             fault = _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started)
+            if stats is not None:
+                for _, channel in kernels.values():
+                    stats["requests"] = stats.get("requests", 0) + channel.requests
+                    stats["seconds"] = stats.get("seconds", 0.0) + channel.seconds
         except (RuntimeError, TimeoutError) as exc:
             fault = fault or \
                 f"the kernel could not run the notebook ({type(exc).__name__}: {exc})"
@@ -327,13 +334,13 @@ def fail_everything(nb, reason):
             cell.outputs = [error_output("GraderFault", f"not run: {reason}")]
 
 
-def run_submission(nb, template, use_sandbox, cell_timeout):
+def run_submission(nb, template, use_sandbox, cell_timeout, stats=None):
     """Run in a fresh, empty scratch folder: nothing of the submission folder
     goes near the kernel, only the instructor's data files."""
     scratch = Path(tempfile.mkdtemp(prefix="autodiff-grade-"))
     try:
         return execute(nb, scratch, use_sandbox, cell_timeout, data=template.data,
-                       policies=template.policies)
+                       policies=template.policies, stats=stats)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -440,7 +447,8 @@ def publish(course, student, assignment, notebooks, outcome, files, key):
 # ------------------------------------------------------------ all
 
 
-def grade_notebook(template, student_nb, reasons, use_sandbox, cell_timeout, fault=None):
+def grade_notebook(template, student_nb, reasons, use_sandbox, cell_timeout, fault=None,
+                   stats=None):
     """Steps 2-6 for one notebook; returns (notebook, results, (explanation,
     error type) of each failed test, violations, dropped cells, fault). With
     ``fault`` given nothing runs: every code cell fails with that reason."""
@@ -451,7 +459,7 @@ def grade_notebook(template, student_nb, reasons, use_sandbox, cell_timeout, fau
     elif student_nb is None:
         fail_everything(nb, "; ".join(reasons) or "no notebook")
     else:
-        fault = run_submission(nb, template, use_sandbox, cell_timeout)
+        fault = run_submission(nb, template, use_sandbox, cell_timeout, stats)
     results = decide(nb)
     failed = [c for c in nb.cells if is_test(c) and results.get(grade_id(c), [1])[0] == 0]
     why = {grade_id(c): (explanation(c), error_name(c)) for c in failed}
@@ -480,8 +488,12 @@ def grade_files(assignment_templates, files, student, use_sandbox=True,
         for name, template in assignment_templates.items():
             student_nb, reasons = found[name]
             outcome.reasons += reasons
+            stats = {}
             nb, results, why, violations, dropped, nb_fault = grade_notebook(
-                template, student_nb, reasons, use_sandbox, cell_timeout, fault)
+                template, student_nb, reasons, use_sandbox, cell_timeout, fault, stats)
+            outcome.requests += stats.get("requests", 0)
+            outcome.request_seconds = round(outcome.request_seconds
+                                            + stats.get("seconds", 0.0), 3)
             outcome.violations += [f"{name}: {v}" for v in violations]
             outcome.dropped_cells += dropped
             if nb_fault:
