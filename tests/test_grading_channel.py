@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from autodiff_course.grading import wire
-from autodiff_course.grading.judge import (Channel, ChannelError, Judge, KernelFault, Remote,
-                                           StudentCodeError)
+from autodiff_course.grading.channel import (Channel, ChannelError, KernelFault,
+                                             StudentCodeError)
+from autodiff_course.grading.judge import Judge
+from autodiff_course.grading.remote import Remote
 from autodiff_course.jupyter import NotebookRunner, kernel_manager
 
 STUDENT = '''

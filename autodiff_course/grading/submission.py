@@ -50,7 +50,7 @@ from ..jupyter import (CellTimeoutError, DeadKernelError, NotebookRunner, Output
                        grade_id, is_answer, is_solution, is_test, kernel_manager)
 from . import sandbox
 from .integrity import DECIDING_RULES, screen
-from .judge import ChannelError, KernelFault
+from .channel import ChannelError, KernelFault
 from .record import INPUT_DIR
 from .template import templates
 from .verdict import decide, error_name, error_output, explanation
@@ -252,7 +252,7 @@ def _kernel(stack, nb, folder, kind, use_sandbox, cell_timeout, data, deadline):
     """Start one sandboxed kernel in ``folder``: ``kind`` "engine" (the
     reference engine available) or "plain" (its stand-in, other
     differentiators hidden). Returns its runner and channel."""
-    from .judge import Channel
+    from .channel import Channel
 
     sockets, work, files = folder / "kernel", folder / "work", folder / "data"
     for path in (sockets, work, files):
