@@ -1,13 +1,13 @@
 """Static screening of students' answer cells before they are graded.
 
-The autograder runs each answer cell only if its code stays inside what an
-answer needs. The rules close the ways a cell could reach the test machinery
-or delegate the exercise (see docs/grading-integrity.md):
+The screen reports what in an answer cell goes beyond what an answer needs
+(early, friendly feedback; see the end of this docstring for what it still
+decides, and docs/grading-integrity.md):
 
 * imports only of plain numerical modules (``numpy``, ``math``, ...);
 * no name or attribute that starts with ``_`` (dunders, privates), and no
   frame or code introspection (``gi_frame``, ``f_back``, ``co_consts``...):
-  these are the roads to ``sys.modules``, builtins and the guard;
+  these are the roads to ``sys.modules`` and builtins;
 * no dynamic access to names or code: ``getattr``, ``setattr``, ``eval``,
   ``exec``, ``compile``, ``globals``, ``vars``, ``open``, ``get_ipython``...;
 * attributes may be assigned only on ``self``/``ctx`` or as ``.data``/``.grad``

@@ -131,3 +131,14 @@ class Judge:
         if exc is not None:
             outputs.append(_error_output(exc))
         return outputs, exc
+
+
+def warm_up():
+    """Import what a ``Judge`` needs, once per grading process."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    from IPython.core.inputtransformer2 import TransformerManager  # noqa: F401
+
+    import autodiff_ref.grading  # noqa: F401
