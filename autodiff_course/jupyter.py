@@ -270,17 +270,21 @@ class KernelLine:
         """Take the request's reply off the shell channel."""
         run_sync(self._finish)(msg_id)
 
-    async def _ready(self, timeout=0.2):
+    async def _ready(self, timeout=0.05):
         """Wait until the iopub or stdin socket has a message: one poll on
-        both, so answering a prompt costs no idle wait."""
+        both, so answering a prompt costs no idle wait. The poll is ZeroMQ's
+        own (level-triggered, on plain shadows of the client's sockets): it
+        adds nothing to the asyncio sockets' queues of pending receives."""
+        import asyncio
+
         import zmq
-        import zmq.asyncio
 
         if self._poller is None:
-            self._poller = zmq.asyncio.Poller()
+            self._poller = zmq.Poller()
             for channel in (self.kc.iopub_channel, self.kc.stdin_channel):
-                self._poller.register(channel.socket, zmq.POLLIN)
-        await self._poller.poll(int(timeout * 1000))
+                self._poller.register(zmq.Socket.shadow(channel.socket.underlying), zmq.POLLIN)
+        if not self._poller.poll(int(timeout * 1000)):
+            await asyncio.sleep(0)  # let queued sends of the loop go out
 
     async def _check(self, deadline, state):
         from time import monotonic
