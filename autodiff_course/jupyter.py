@@ -237,9 +237,9 @@ class NotebookRunner(NotebookClient):
 
 class KernelLine:
     """Requests to a running kernel besides its notebook's cells (the grader's
-    judge uses it): one ``execute`` request at a time whose iopub messages go
-    to a callback, and the kernel's ``input()`` prompts, which the caller
-    answers. ``kc``/``km``: the client and manager of a started
+    judge uses it): one ``execute`` request or comm message at a time whose
+    iopub messages go to a callback, and the kernel's ``input()`` prompts
+    (during an ``execute`` request), which the caller answers. ``kc``/``km``: the client and manager of a started
     ``NotebookRunner``. Raises ``TimeoutError`` past a deadline (the kernel is
     then shut down: a request that ignores interrupts cannot hold the grader)
     and ``DeadKernelError`` when the kernel is gone."""
@@ -255,6 +255,24 @@ class KernelLine:
     def answer(self, text):
         """Answer the kernel's pending ``input()``."""
         self.kc.input(text)
+
+    def comm_open(self, target, deadline):
+        """Open a comm to ``target`` (registered in the kernel); returns its id."""
+        import uuid
+
+        comm_id = uuid.uuid4().hex
+        msg = self.kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": target,
+                                                "data": {}})
+        self.kc.shell_channel.send(msg)
+        self.messages(msg["header"]["msg_id"], lambda m: None, deadline)
+        return comm_id
+
+    def comm_send(self, comm_id, data):
+        """Send ``data`` on a comm; returns the message id (its replies come on
+        iopub, as for ``execute``, and then the kernel is idle)."""
+        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.kc.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
 
     def messages(self, msg_id, on_message, deadline):
         """Hand each iopub message of request ``msg_id`` to ``on_message``

@@ -6,6 +6,7 @@ to its own kernel changes nothing but its own results."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 
 import nbformat
@@ -175,8 +176,17 @@ def test_the_kernel_never_receives_a_test(template, monkeypatch):
         sent.append(text)
         return reply(self, text)
 
+    from autodiff_course.jupyter import KernelLine
+
+    comm_send = KernelLine.comm_send
+
+    def spy_comm(self, comm_id, data):
+        sent.append(json.dumps(data))
+        return comm_send(self, comm_id, data)
+
     monkeypatch.setattr(AsyncKernelClient, "execute", spy_execute)
     monkeypatch.setattr(AsyncKernelClient, "input", spy_input)
+    monkeypatch.setattr(KernelLine, "comm_send", spy_comm)
     snoop = ("import gc\ndef double(x):\n"
              "    seen = [o for o in gc.get_objects() if isinstance(o, str) and "
              f"'SENTINEL' in o and '{SENTINEL[:6]}' + '-' in o]\n"

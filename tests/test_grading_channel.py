@@ -97,6 +97,7 @@ def kernel(tmp_path_factory):
         _run(runner, "import autodiff_course.grading.agent")
         channel = Channel(runner.kc, runner.km)
         channel.mark()
+        channel.open()
         _run(runner, STUDENT)
         judge = Judge(channel)
         judge.bind(channel.changed())
@@ -309,16 +310,21 @@ def test_huge_replies_and_floods_are_errors_of_that_call(kernel):
 def test_kernel_never_receives_test_source(kernel):
     runner, channel, judge = kernel
     sent = []
-    execute = runner.kc.execute
+    execute, comm_send = channel.line.execute, channel.line.comm_send
 
-    def spy(code, **kw):
+    def spy(code):
         sent.append(code)
-        return execute(code, **kw)
-    runner.kc.execute = spy
+        return execute(code)
+
+    def spy_comm(comm_id, data):
+        sent.append(json.dumps(data))
+        return comm_send(comm_id, data)
+    channel.line.execute, channel.line.comm_send = spy, spy_comm
     try:
-        outputs, exc = judge.run("SECRET_EXPECTED = 1234.5\nassert double(2.0) == 4.0\n")
+        outputs, exc = judge.run("SECRET_EXPECTED = 1234.5\nassert double(2.0) == 4.0\n"
+                                 "assert apply_twice(lambda x: x + 1234.5, 0.5) == 2469.5\n")
     finally:
-        runner.kc.execute = execute
+        channel.line.execute, channel.line.comm_send = execute, comm_send
     assert exc is None and sent and not any("SECRET" in s or "1234.5" in s for s in sent)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..jupyter import DeadKernelError, KernelLine
 from . import wire
-from .agent import CALLBACK_PROMPT, FETCH_PROMPT, MIME, REPLY_PROMPT
+from .agent import CALLBACK_PROMPT, COMM_TARGET, FETCH_PROMPT, MIME, REPLY_PROMPT
 from .remote import Remote
 
 CALL_TIMEOUT = 60.0  # seconds per request to the kernel
@@ -92,7 +92,7 @@ class Channel:
         self.call_timeout, self.reply_limit = call_timeout, reply_limit
         self.callbacks, self.remotes = {}, {}
         self.ids = itertools.count(1)
-        self.depth, self.broken, self.pending = 0, None, None
+        self.depth, self.broken, self.pending, self.comm = 0, None, None, None
         self.notes = []  # things the student should know about the values (float32...)
         self.rebound = dict  # the student's names a test rebound (set by the Judge)
         self.instructor_class = lambda cls: False  # whose objects cross by value (Judge)
@@ -169,6 +169,7 @@ class Channel:
         if self.broken:
             raise KernelFault(self.broken)
         arrays, outer, self.outgoing = [], self.outgoing, {}
+        callbacks = len(self.callbacks)
         try:
             for key in ("args", "kwargs", "globals"):
                 if key in fields:
@@ -187,7 +188,11 @@ class Channel:
                 reply = self._wait_stdin(rid)
             else:
                 text = json.dumps(message, allow_nan=True)
-                if len(text) <= INLINE_LIMIT:
+                if self.comm is not None and len(self.callbacks) == callbacks:
+                    # nothing can call back (no judge function was sent): a comm message
+                    reply = self._wait(self.line.comm_send(self.comm, {"request": text}), rid,
+                                       shell_reply=False)
+                elif len(text) <= INLINE_LIMIT:
                     reply = self._wait(self.line.execute(f"{AGENT}.serve({text!r})"), rid)
                 else:
                     self.pending = text
@@ -289,7 +294,13 @@ class Channel:
             self.broken = "the kernel died (for example os._exit, a crash, or the memory limit)"
         raise KernelFault(self.broken)
 
-    def _wait(self, msg_id, rid):
+    def open(self):
+        """Open the comm to the agent (after a first request imported it)."""
+        limit, deadline = self._deadline()
+        self.comm = self._kernel_call(lambda: self.line.comm_open(COMM_TARGET, deadline),
+                                      limit)
+
+    def _wait(self, msg_id, rid, shell_reply=True):
         """The reply to the execute request ``msg_id``, answering the kernel's
         callbacks (``input_request``) on the way."""
         limit, deadline = self._deadline()
@@ -301,7 +312,8 @@ class Channel:
             if prompt is None:
                 break
             self._answer(prompt)
-        self.line.finish(msg_id)
+        if shell_reply:
+            self.line.finish(msg_id)
         if state["problem"]:
             raise ChannelError(state["problem"])
         if state["found"] is None:
@@ -333,9 +345,10 @@ class Channel:
     def _take(self, msg, rid, state):
         kind, content = msg.get("msg_type"), msg.get("content", {})
         data = content.get("data", {}) if isinstance(content, dict) else {}
-        if kind in ("display_data", "execute_result") and isinstance(data, dict) \
-                and MIME in data:
-            text = data[MIME]
+        key = MIME if kind in ("display_data", "execute_result") else \
+            "reply" if kind == "comm_msg" else None
+        if key is not None and isinstance(data, dict) and key in data:
+            text = data[key]
             if not isinstance(text, str) or len(text) > self.reply_limit:
                 state["problem"] = (f"the student's code returned more than "
                                     f"{self.reply_limit // 1024 ** 2} MB of data")

@@ -274,6 +274,7 @@ def _kernel(stack, nb, folder, kind, use_sandbox, cell_timeout, data, deadline):
                                             stderr=subprocess.DEVNULL))
     channel = Channel(runner.kc, runner.km, deadline=deadline, call_timeout=cell_timeout)
     channel.mark()  # the first request imports the agent, before any student code
+    channel.open()
     return runner, channel
 
 
