@@ -1,19 +1,25 @@
 """The judge's agent inside the student's kernel (untrusted side).
 
-Imported by the grader before any student code runs, it serves the judge's
-requests: each arrives as one line of code, ``serve('<json>')``, and each
-reply goes out as a display message of type ``MIME`` carrying JSON (see
-``wire.py``) with the request's id. The agent keeps a table of the objects the
-judge holds handles to, and
+Imported by the grader before any student code runs (the judge's first
+request imports it), it serves the judge's requests. A request arrives as a
+message on the comm ``COMM_TARGET``, or, when it may call back into the
+judge, as one line of code, ``serve('<json>')`` (``fetch()`` for a long
+one, whose JSON then comes through ``input()``); the reply goes back on the
+comm or as a display message of type ``MIME``, carrying JSON (``wire.py``)
+with the request's id. The agent keeps a table of the objects the judge
+holds handles to, and
 
 * reports the global names an answer cell created or rebound (``mark``
   before the cell, ``changed`` after it);
 * calls a function or class, reads or sets an attribute, applies an
-  operator (``OPERATIONS``) to handles and data;
+  operator or conversion (``OPERATIONS``) to handles and data;
 * turns the judge's functions passed as arguments into stubs that call back
   through the kernel's stdin channel (``input()``: the judge answers the
-  ``input_request`` with JSON);
-* sends back the arrays passed as arguments that the call changed in place.
+  ``input_request`` with JSON, or with a request of its own, which the stub
+  serves before it waits again);
+* keeps copies of the judge's objects of the notebook's own classes
+  (``receive``) and sends back the attributes a call changed, and sends back
+  the arrays and random generators passed as arguments that a call changed.
 
 Everything here runs in the student's process and can be changed by the
 student's code: the judge treats every reply as untrusted data, validated
@@ -71,8 +77,8 @@ OPERATIONS = {
     "complex": _exact(complex), "str": _exact(str), "repr": lambda o: str(repr(o)),
     "isinstance": isinstance, "issubclass": issubclass, "list": _as_list, "array": _as_array,
     "type_name": lambda o: type(o).__name__,
-    "mro_names": lambda o: [str(c.__name__) for c in type(o).__mro__][:50], "round": round, "floor": math.floor,
-    "ceil": math.ceil,
+    "mro_names": lambda o: [str(c.__name__) for c in type(o).__mro__][:50],
+    "round": round, "floor": math.floor, "ceil": math.ceil,
 }
 
 
