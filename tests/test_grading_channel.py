@@ -206,6 +206,9 @@ def test_judge_functions_may_use_the_students_objects(kernel):
     Dual, apply_twice = judge.ns["Dual"], judge.ns["apply_twice"]
     got = apply_twice(lambda d: d * d + 1, Dual(2.0, 1.0))  # (x^2 + 1)^2 + 1 at x = 2
     assert isinstance(got, Remote) and (got.value, got.tangent) == (26.0, 40.0)
+    # a list of fresh handles as an argument (encoding one asks nothing of the kernel)
+    pair = judge.ns["double"]([Dual(1.0), Dual(2.0)])
+    assert len(pair) == 4 and [d.value for d in pair] == [1.0, 2.0, 1.0, 2.0]
 
 
 def test_a_name_the_test_rebinds_is_seen_by_the_students_code(kernel):

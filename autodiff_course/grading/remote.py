@@ -34,6 +34,7 @@ class Remote:
         judge's copy of that class. ``type()`` still says ``Remote``."""
         if self._kin is None:
             kin = Remote
+            object.__setattr__(self, "_kin", Remote)  # while we ask (the request encodes us)
             try:
                 names = self._apply("mro_names", self)
             except Exception:  # noqa: BLE001

@@ -82,7 +82,7 @@ def encode(value, handle, depth=0, arrays=None):
             if arrays is not None:
                 arrays.append(value)
             return {"$rng": [type(bits).__name__, encode(bits.state, handle, MAX_DEPTH - 4)]}
-    if isinstance(value, np.generic) and type(value).__module__ == "numpy" \
+    if issubclass(kind, np.generic) and kind.__module__ == "numpy" \
             and value.dtype.name in DTYPES:
         return {"$np": [value.dtype.name, base64.b64encode(value.tobytes()).decode("ascii")]}
     return handle(value)
