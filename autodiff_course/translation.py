@@ -206,3 +206,40 @@ def update_catalog(po_path, entries, header):
     po_path.parent.mkdir(parents=True, exist_ok=True)
     fresh.save(str(po_path))
     return fresh
+
+
+class TranslationError(ValueError):
+    """A catalog lacks a translation, or holds a stale one; the message names it."""
+
+
+def load_catalog(po_path):
+    """{English msgid: translation} of the catalog's current, non-fuzzy entries."""
+    import polib
+
+    return {e.msgid: e.msgstr for e in polib.pofile(str(po_path))
+            if e.msgstr and not e.obsolete and "fuzzy" not in e.flags}
+
+
+def translate_notebook(nb, catalog, where="notebook"):
+    """A copy of ``nb`` with every unit replaced by its translation from
+    ``catalog`` ({msgid: msgstr}); test cells are left byte-identical.
+    Raises ``TranslationError`` listing every unit without a translation."""
+    import copy
+
+    out = copy.deepcopy(nb)
+    missing = []
+    for index, cell in enumerate(out.cells):
+        pieces = units(cell)
+        if not pieces:
+            continue
+
+        def lookup(unit, index=index):
+            if unit.text not in catalog:
+                missing.append(f"{where}: cell {index} ({unit.kind}) {unit.text[:60]!r}")
+                return unit.text
+            return catalog[unit.text]
+
+        cell.source = translate_source(cell.source, pieces, lookup)
+    if missing:
+        raise TranslationError("no current translation for:\n  " + "\n  ".join(missing))
+    return out
