@@ -96,9 +96,9 @@ def execute(path, timeout=120):
             continue
         for out in cell.outputs:
             if out.output_type == "stream":
-                run.font_warnings += [f"cell {index}: {line.strip()}"
+                run.font_warnings += [f"cell {index}: {found.group(0)}"
                                       for line in out.text.splitlines()
-                                      if _FONT_WARNING.search(line)]
+                                      if (found := _FONT_WARNING.search(line))]
         failed = [o for o in cell.outputs if o.output_type == "error"]
         if failed:
             run.errors.append(grade_id(cell) or index)
@@ -110,7 +110,7 @@ def execute(path, timeout=120):
 
 
 # what matplotlib prints when a figure's text lacks a font for some character
-_FONT_WARNING = re.compile(r"Glyph \d+ .*missing from|findfont: Font family .* not found")
+_FONT_WARNING = re.compile(r"Glyph \d+ .*missing from.*|findfont: Font family .* not found.*")
 
 
 def check_text(course, assignment):

@@ -42,8 +42,8 @@ from . import translation
 from .jupyter import grade_id, is_grade, is_solution
 
 SETUP_ANCHOR = "from autodiff_ref import grading"
-# Per language: the font that draws its script (after DejaVu Sans, matplotlib's
-# default, which keeps Latin text and mathtext as in the English figures).
+# Per language: the font that draws its script (after matplotlib's
+# default sans-serif font, which keeps Latin text and mathtext as in the English figures).
 FONTS = {"zh_CN": "Noto Sans CJK SC"}
 _EDITION = re.compile(r"\.[a-z]{2,3}(-[A-Za-z0-9]+)?$")
 
@@ -65,10 +65,10 @@ def english_notebooks(folder):
 
 def setup_lines(lang):
     """The lines the setup cell of a ``lang`` notebook gets after ``SETUP_ANCHOR``."""
-    lines = [f'grading.use_language("{translation.language_tag(lang)}")']
+    lines = []
     if lang in FONTS:
-        lines.append(f'plt.rcParams["font.sans-serif"] = ["DejaVu Sans", "{FONTS[lang]}"]')
-    return lines
+        lines.append(f'plt.rcParams["font.family"] = ["sans-serif", "{FONTS[lang]}"]')
+    return lines + [f'grading.use_language("{translation.language_tag(lang)}")']
 
 
 # ------------------------------------------------------------ code must not change
@@ -193,19 +193,20 @@ def write_editions(course, assignment, lang):
                 f"`autodiff-course translations update --lang {lang}` and translate it."]
     forbidden = translation.forbidden_variants(translation.glossary(course, lang))
     page_names = {p.name for p in translation.pages(course)}
-    problems = []
+    problems, written = [], {}
     for folder in ("release", "solution"):
         for english in english_notebooks(course / folder / assignment):
             where = f"{shown}: {assignment}/{english.stem}.py"
             nb, found = translate(nbformat.read(english, as_version=4), catalog, lang, where,
                                   page_names, forbidden)
+            problems += found
             target = edition_path(english, lang)
             if target.exists():
                 target.unlink()
-            if folder == "release" or not found:  # the release's problems are the solution's
-                problems += found
-            if not found:
-                nbformat.write(nb, target)
+            written[target] = nb
+    if not problems:
+        for target, nb in written.items():
+            nbformat.write(nb, target)
     return _unique(problems)
 
 

@@ -35,6 +35,9 @@ from pathlib import Path
 from .jupyter import is_grade
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+# nbgrader's placeholders in a student's answer cells: conventions the student
+# must find as they are, in every edition
+NBGRADER_STUBS = {"YOUR CODE HERE", "YOUR ANSWER HERE"}
 _PROSE = re.compile(r"[A-Za-z]")
 _STRING_PREFIX = re.compile(r"^([rRbBuUfF]*)('''|\"\"\"|'|\")", re.S)
 
@@ -127,10 +130,12 @@ def _code_units(source):
 def units(cell):
     """The translatable pieces of one notebook cell, in order."""
     if cell.cell_type == "markdown":
-        return _markdown_units(cell.source)
-    if cell.cell_type == "code" and not is_grade(cell):
-        return _code_units(cell.source)
-    return []
+        found = _markdown_units(cell.source)
+    elif cell.cell_type == "code" and not is_grade(cell):
+        found = _code_units(cell.source)
+    else:
+        return []
+    return [u for u in found if u.text not in NBGRADER_STUBS]
 
 
 def translate_source(source, pieces, lookup):
@@ -358,8 +363,11 @@ def update(course, lang):
 
 # ------------------------------------------------------------ what a translation keeps
 
-MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+?\$", re.S)
-CODE_SPAN = re.compile(r"`[^`\n]+`")
+CODE_BLOCK = re.compile(r"^```.*?^```", re.S | re.M)
+# a span may wrap onto the next line, but not across a blank line
+_SPAN = r"(?:\\.|[^{stop}\\\n]|\n(?![ \t]*\n))+?"
+CODE_SPAN = re.compile(r"`(?:[^`\n]|\n(?![ \t]*\n))+?`")
+MATH = re.compile(r"\$\$.+?\$\$|\$(?!\s)" + _SPAN.format(stop="$") + r"\$", re.S)
 LINK_TARGET = re.compile(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
@@ -375,16 +383,24 @@ def traditional_only():
 
 
 def _spans(pattern, text):
+    """The spans ``pattern`` finds in ``text`` (code blocks and code spans
+    set aside first when looking for math), whitespace-normalised: a
+    translation may wrap lines differently."""
     import collections
 
-    return collections.Counter(pattern.findall(text))
+    if pattern is not CODE_BLOCK:
+        text = CODE_BLOCK.sub(" ", text)
+    if pattern is MATH:
+        text = CODE_SPAN.sub(" ", text)
+    return collections.Counter(" ".join(m.split()) for m in pattern.findall(text))
 
 
 def entry_problems(msgid, msgstr, kind, forbidden=()):
     """What is wrong with one translation, as short sentences (empty: fine).
     ``forbidden``: (variant, preferred term) pairs from the glossary."""
     problems = []
-    keep = [("math", MATH), ("code span", CODE_SPAN), ("link target", LINK_TARGET)]
+    keep = [("code block", CODE_BLOCK), ("math", MATH), ("code span", CODE_SPAN),
+            ("link target", LINK_TARGET)]
     if kind == "string":
         keep.append(("placeholder", PLACEHOLDER))
     for name, pattern in keep:
