@@ -73,6 +73,7 @@ class Run:
     errors: list = field(default_factory=list)  # ids/indices of cells that raised
     messages: dict = field(default_factory=dict)  # grade_id -> last error line
     font_warnings: list = field(default_factory=list)  # matplotlib could not draw a glyph
+    seconds: float = 0.0  # how long the run took
 
     @property
     def total(self):
@@ -88,9 +89,10 @@ def execute(path, timeout=120):
     and score its autograded cells the way nbgrader does."""
     from nbgrader.utils import determine_grade
 
+    started = time.perf_counter()
     nb = NotebookRunner(nbformat.read(path, as_version=4), Path(path).parent,
                         timeout=timeout).run_all()
-    run = Run(str(path))
+    run = Run(str(path), seconds=time.perf_counter() - started)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -163,14 +165,19 @@ def verify(course, names, jobs=2, log=print):
             problems.append(f"{run.path}: the solution scores {run.total}/{run.max_total}; "
                             f"cells that raised: {run.errors} {run.messages}")
         else:
-            log(f"  ok  {run.path}: full marks {run.total}/{run.max_total}, no errors")
+            log(f"  ok  {run.path}: full marks {run.total}/{run.max_total}, no errors "
+                f"({run.seconds:.0f} s)")
     for run in runs[len(sources):]:
         passing = [g for g, (s, m) in run.scores.items() if s > 0]
         if passing:
             problems.append(f"{run.path}: test cell(s) {passing} pass on the student version")
         else:
             log(f"  ok  {run.path}: every one of {len(run.scores)} test cells fails "
-                "on the student version")
+                f"on the student version ({run.seconds:.0f} s)")
+    translated = sum(r.seconds for r in runs if editions.is_edition(r.path))
+    if translated:
+        log(f"  the translated editions took {translated:.0f} s of "
+            f"{sum(r.seconds for r in runs):.0f} s of notebook runs")
     for run in runs:
         if run.font_warnings:
             problems.append(f"{run.path}: a figure lacks a font for some characters (install "
