@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 
+from .editions import english_notebooks
 from .jupyter import grade_id, is_solution
 from .grading.submission import find_notebooks
 from .grading.template import templates
@@ -79,7 +80,7 @@ def scaffolding(course, assignment):
     of each code answer cell, the code every student is expected to share."""
     course = Path(course)
     out = {}
-    for release in sorted((course / "release" / assignment).glob("*.ipynb")):
+    for release in english_notebooks(course / "release" / assignment):
         source = nbformat.read(course / "source" / assignment / release.name, as_version=4)
         for nb in (nbformat.read(release, as_version=4), source):
             for cell in nb.cells:

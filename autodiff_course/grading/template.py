@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..editions import english_notebooks
 from ..jupyter import grade_id, is_solution, is_test
 from .integrity import Policy
 
@@ -31,7 +32,9 @@ def templates(course, assignment):
     """``{notebook name: Template}`` for every notebook of ``assignment``."""
     course = Path(course)
     result = {}
-    for release in sorted((course / "release" / assignment).glob("*.ipynb")):
+    # the translated editions (<nb>.zh-CN.ipynb) share the English notebook's
+    # source, tests and grade ids: one Template per English notebook
+    for release in english_notebooks(course / "release" / assignment):
         source = nbformat.read(course / "source" / assignment / release.name, as_version=4)
         tests = {grade_id(c): c.source for c in source.cells if is_test(c)}
         policies = {grade_id(c): Policy.from_metadata(c.metadata.get("autodiff"))
