@@ -23,8 +23,8 @@ from . import editions
 EDITION = Path(__file__).resolve().parent / "edition"  # the student edition's own files
 NAME = "autodiff-notebooks"
 # what students need of the course's dependencies (jupytext is for authoring)
-# and of the translation tools (polib, zhon: the build's)
-LEFT_OUT = {"jupytext", "polib", "zhon"}
+# and zhon (the build's check of the translations)
+LEFT_OUT = {"jupytext", "zhon"}
 
 
 def student_requirements():
