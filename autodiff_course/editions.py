@@ -136,15 +136,11 @@ def translate(nb, catalog, lang, where, page_names=(), forbidden=()):
         pieces = translation.units(cell)
 
         def lookup(unit, index=index):
-            entry = catalog.get(unit.text)
-            at = f"{where} cell {index} ({unit.kind}) {translation._short(unit.text)}"
-            problem = translation.unit_problem(entry, lang)
-            if problem:
-                problems.append(f"{at}: {problem}")
-                return unit.text
-            for p in translation.entry_problems(unit.text, entry.msgstr, unit.kind, forbidden):
-                problems.append(f"{at}: the translation {p}. Fix the msgstr in a PO editor.")
-            return entry.msgstr
+            at = f"{where} cell {index} ({unit.kind}) {translation.short(unit.text)}"
+            text, found = translation.translated(catalog.get(unit.text), unit.text, unit.kind,
+                                                 lang, at, forbidden)
+            problems.extend(found)
+            return text
 
         if pieces:
             cell.source = translation.translate_source(english, pieces, lookup)
@@ -187,7 +183,7 @@ def write_editions(course, assignment, lang):
     written, so no stale or half-English notebook stays behind)."""
     course = Path(course)
     catalog, path = _catalog(course, lang, assignment)
-    shown = translation._shown(course, path)
+    shown = translation.shown(course, path)
     if catalog is None:
         return [f"{shown}: no catalog for {assignment} in {lang}. Create it with "
                 f"`autodiff-course translations update --lang {lang}` and translate it."]
@@ -218,7 +214,7 @@ def write_pages(course, lang, folders=("source", "release")):
     problems = []
     for page in translation.pages(course):
         path = translation.catalog_path(course, lang, page.stem)
-        shown = translation._shown(course, path)
+        shown = translation.shown(course, path)
         if not path.exists():
             problems.append(f"{shown}: no catalog for {page.name} in {lang}: run "
                             f"`autodiff-course translations update --lang {lang}`")
@@ -229,15 +225,11 @@ def write_pages(course, lang, folders=("source", "release")):
         found = []
 
         def lookup(unit):
-            entry = catalog.get(unit.text)
-            at = f"{shown}: {page.name} {translation._short(unit.text)}"
-            problem = translation.unit_problem(entry, lang)
-            if problem:
-                found.append(f"{at}: {problem}")
-                return unit.text
-            for p in translation.entry_problems(unit.text, entry.msgstr, unit.kind, forbidden):
-                found.append(f"{at}: the translation {p}. Fix the msgstr in a PO editor.")
-            return entry.msgstr
+            at = f"{shown}: {page.name} {translation.short(unit.text)}"
+            text, problems_here = translation.translated(catalog.get(unit.text), unit.text,
+                                                         unit.kind, lang, at, forbidden)
+            found.extend(problems_here)
+            return text
 
         translated = translation.translate_source(text, translation.markdown_file_units(text),
                                                   lookup)

@@ -504,9 +504,10 @@ def catalog_problems(course, lang, name, entries=None):
 
     entries = wanted_catalogs(course)[name] if entries is None else entries
     path = catalog_path(course, lang, name)
-    shown = _shown(course, path)
+    name_shown = shown(course, path)
     if not path.exists():
-        return [f"{shown}: missing (run `autodiff-course translations update --lang {lang}`)"]
+        return [f"{name_shown}: missing (run `autodiff-course translations update "
+                f"--lang {lang}`)"]
     po = polib.pofile(str(path))
     by_id = {e.msgid: e for e in po if not e.obsolete}
     forbidden = forbidden_variants(glossary(course, lang))
@@ -515,15 +516,21 @@ def catalog_problems(course, lang, name, entries=None):
         if msgid in seen:
             continue
         seen.add(msgid)
-        at = f"{shown}: {where} cell {cell} ({kind}) {_short(msgid)}"
-        entry = by_id.get(msgid)
-        problem = unit_problem(entry, lang)
-        if problem:
-            problems.append(f"{at}: {problem}")
-            continue
-        for p in entry_problems(msgid, entry.msgstr, kind, forbidden):
-            problems.append(f"{at}: the translation {p}. Fix the msgstr in a PO editor.")
+        at = f"{name_shown}: {where} cell {cell} ({kind}) {short(msgid)}"
+        problems += translated(by_id.get(msgid), msgid, kind, lang, at, forbidden)[1]
     return problems
+
+
+def translated(entry, msgid, kind, lang, at, forbidden=()):
+    """(the text to use, problems) for one unit and its catalog ``entry``: the
+    translation, or the English with a problem (each prefixed by ``at``) if
+    the entry is missing, stale or broken."""
+    problem = unit_problem(entry, lang)
+    if problem:
+        return msgid, [f"{at}: {problem}"]
+    broken = [f"{at}: the translation {p}. Fix the msgstr in a PO editor."
+              for p in entry_problems(msgid, entry.msgstr, kind, forbidden)]
+    return entry.msgstr, broken
 
 
 def unit_problem(entry, lang):
@@ -532,7 +539,7 @@ def unit_problem(entry, lang):
         return ("no translation: this English is not in the catalog. Run `autodiff-course "
                 f"translations update --lang {lang}`, then translate the new entry")
     if "fuzzy" in entry.flags:
-        before = f" (it was: {_short(entry.previous_msgid)})" if entry.previous_msgid else ""
+        before = f" (it was: {short(entry.previous_msgid)})" if entry.previous_msgid else ""
         return ("stale translation: the English changed since it was translated"
                 f"{before}. Review the msgstr against the new English in a PO editor, "
                 "then clear the fuzzy flag")
@@ -549,12 +556,12 @@ def check(course, lang):
     return problems
 
 
-def _short(text, width=60):
+def short(text, width=60):
     text = " ".join(text.split())
     return repr(text if len(text) <= width else text[:width - 1] + "…")
 
 
-def _shown(course, path):
+def shown(course, path):
     try:
         return str(Path(path).relative_to(Path(course)))
     except ValueError:
