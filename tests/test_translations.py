@@ -193,6 +193,74 @@ def test_translated_code_must_keep_its_tokens(translated, complaint):
         assert problem and complaint in problem
 
 
+def _graded_pair():
+    """A tiny English notebook (setup, answer, test) and its translation."""
+    def cell(source, **role):
+        c = nbformat.v4.new_code_cell(source)
+        c.metadata["nbgrader"] = {"grade": False, "solution": False, "locked": True,
+                                  "schema_version": 3, "grade_id": role.pop("id"), **role}
+        return c
+
+    english = nbformat.v4.new_notebook(cells=[
+        cell("import matplotlib.pyplot as plt\nfrom autodiff_ref import grading", id="setup"),
+        cell('def f(x):\n    """Twice x."""\n    raise NotImplementedError()', id="f",
+             solution=True, locked=False),
+        cell("assert f(2) == 4", id="test_f", grade=True, points=1)])
+    chinese = nbformat.from_dict(nbformat.reads(nbformat.writes(english), as_version=4))
+    setup = chinese.cells[0]
+    setup.source += "\n" + "\n".join(editions.setup_lines(LANG))
+    chinese.cells[1].source = chinese.cells[1].source.replace("Twice x.", "x 的两倍。")
+    return english, chinese
+
+
+def test_the_editions_check_catches_a_changed_test_grade_id_or_points():
+    english, chinese = _graded_pair()
+    assert editions.compare(english, chinese, LANG, "zh") == []
+    for change in ("test", "grade id", "points", "order", "code"):
+        _, other = _graded_pair()
+        if change == "test":
+            other.cells[2].source = "assert f(2) == 4  # 测试"
+        elif change == "grade id":
+            other.cells[1].metadata.nbgrader["grade_id"] = "g"
+        elif change == "points":
+            other.cells[2].metadata.nbgrader["points"] = 2
+        elif change == "order":
+            other.cells[1], other.cells[2] = other.cells[2], other.cells[1]
+        else:
+            other.cells[1].source = other.cells[1].source.replace("raise", "return 2 * x\n    raise")
+        assert editions.compare(english, other, LANG, "zh"), change
+
+
+def test_translate_sets_up_the_language_links_the_card_and_keeps_checksums_true():
+    from nbgrader.utils import compute_checksum
+
+    english, _ = _graded_pair()
+    english.cells.insert(0, nbformat.v4.new_markdown_cell("See the [card](../notation.md)."))
+    for cell in english.cells:
+        cell.metadata.setdefault("nbgrader", {"grade_id": "md", "locked": True,
+                                              "grade": False, "solution": False})
+        cell.metadata.nbgrader["checksum"] = compute_checksum(cell)
+    catalog = {"See the [card](../notation.md).": polib.POEntry(
+        msgid="See the [card](../notation.md).", msgstr="见[卡片](../notation.md)。"),
+               "Twice x.": polib.POEntry(msgid="Twice x.", msgstr="x 的两倍。")}
+    out, problems = editions.translate(english, catalog, LANG, "zh", {"notation.md"})
+    assert problems == []
+    assert out.cells[0].source == "见[卡片](../notation.zh-CN.md)。"
+    assert out.cells[1].source.endswith("\n".join(editions.setup_lines(LANG)))
+    assert 'grading.use_language("zh-CN")' in out.cells[1].source
+    assert '"""x 的两倍。"""' in out.cells[2].source
+    assert out.cells[3].source == english.cells[3].source  # the test cell
+    for cell in out.cells:
+        assert cell.metadata.nbgrader["checksum"] == compute_checksum(cell)
+    assert out.metadata["autodiff"]["language"] == "zh-CN"
+
+    catalog["Twice x."].flags.append("fuzzy")
+    english.cells[1].source = "import numpy as np"  # no `from autodiff_ref import grading`
+    _, problems = editions.translate(english, catalog, LANG, "zh", {"notation.md"})
+    assert any("stale translation" in p and "cell 2" in p for p in problems), problems
+    assert any("lacks `from autodiff_ref import grading`" in p for p in problems), problems
+
+
 @pytest.mark.slow
 def test_update_marks_changed_english_fuzzy_with_the_previous_english(tmp_path):
     """`translations update` after an English edit: the old translation is
