@@ -22,6 +22,7 @@ From the one edited source, ``course/notebooks/<assignment>/*.py``:
 from __future__ import annotations
 
 import multiprocessing
+import re
 import shutil
 import sys
 import time
@@ -29,15 +30,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import re
-
 import nbformat
 
 from . import editions
 from .authoring import to_notebook, write_notebook
 from .course import assignments
-from .translation import languages
 from .jupyter import NotebookRunner, grade_id, is_grade, nbgrader
+from .translation import languages
 
 # Workers are started fresh, not forked: forking a process that runs threads
 # (a test runner, ZeroMQ) can leave the child waiting on a lock forever.
@@ -181,7 +180,9 @@ def verify(course, names, jobs=2, log=print):
     for run in runs:
         if run.font_warnings:
             problems.append(f"{run.path}: a figure lacks a font for some characters (install "
-                            "Debian's fonts-noto-cjk): " + "; ".join(run.font_warnings[:3]))
+                            "Debian's fonts-noto-cjk; if it is installed, delete matplotlib's "
+                            "font cache, ~/.cache/matplotlib, which predates it): "
+                            + "; ".join(run.font_warnings[:3]))
     return problems
 
 
