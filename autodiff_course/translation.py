@@ -405,7 +405,7 @@ def update(course, lang):
             if path.exists() else set()
         po = update_catalog(path, entries, header(lang))
         new = len({m for m, _, _ in entries} - before)
-        states.append(_state(path, po, new))
+        states.append(_state(Path(shown(course, path)), po, new))
     return states
 
 
