@@ -329,3 +329,29 @@ def engine_templates(path=None):
                 values = assigned[first.id] if isinstance(first, ast.Name) else strings(first)
                 found += [v for v in values if v not in found]
     return found + [p for p in ENGINE_PLAIN if p not in found]
+
+
+# -------------------------------------------------------- for the build
+
+
+def build_messages(course, assignment, language="zh-CN"):
+    """The build's step for the test messages of ``assignment`` (English
+    source notebooks in ``source/<assignment>/`` already written): merge them
+    into the instructor's catalog, check it, and write the visible tests'
+    catalog beside the release notebooks. Returns the problems (sentences
+    naming the catalog and the message); the build fails on any."""
+    import nbformat
+    import polib
+
+    course = Path(course)
+    notebooks = [nbformat.read(p, as_version=4)
+                 for p in sorted((course / "source" / assignment).glob("*.ipynb"))
+                 if p.name.count(".") == 1]  # the English notebooks
+    update_messages(course, assignment, notebooks, language)
+    path = course_catalog_path(course, assignment, language)
+    glossary_path = path.parent.parent / "glossary.tsv"
+    glossary = read_glossary(glossary_path) if glossary_path.exists() else None
+    problems = [f"{path.relative_to(course)}: {p}"
+                for p in check_messages(polib.pofile(str(path)), glossary)]
+    write_release_catalog(course, assignment, language)
+    return problems
