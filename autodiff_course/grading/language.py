@@ -142,7 +142,9 @@ def localize(nb, language, template):
                 out["traceback"] = [f"{out.get('ename')}: {out['evalue']}"]
             elif out.get("output_type") == "stream":
                 out["text"] = translate_lines(out.get("text", ""), language, catalog)
-    nb.metadata.setdefault("autodiff", {})["language"] = language
+    from nbformat import NotebookNode
+
+    nb.metadata.setdefault("autodiff", NotebookNode())["language"] = language
     return nb
 
 
