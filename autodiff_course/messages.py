@@ -34,15 +34,7 @@ from .jupyter import grade_id, is_test
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 LANGUAGES = {"zh-CN": "zh_CN"}  # notebook language -> catalog folder
-MESSAGE_KEYWORDS = ("name", "names", "hint", "what")
 HIDDEN_FLAG = "hidden"
-
-
-def _is_message_call(func):
-    """A call whose string arguments are messages: an exception (``...Error``)
-    or the grading helper's ``passed``."""
-    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-    return name.endswith("Error") or name == "passed"
 
 
 def _escape(text):
@@ -97,9 +89,9 @@ def is_prose(template):
     text = re.sub(r"\{[^{}]*\}", " ", text)
     for match in _WORD.finditer(text):
         word, end, start = match.group(0), match.end(), match.start()
-        if end < len(text) and text[end] in "(_[.=0123456789":
+        if end < len(text) and text[end] in "(_[.=/0123456789":
             continue
-        if start > 0 and text[start - 1] in "._=0123456789":
+        if start > 0 and text[start - 1] in "._=/0123456789":
             continue
         if word.lower() in _CODE_WORDS:
             continue
@@ -130,33 +122,41 @@ def _strip_magics(source):
                      for line in source.split("\n"))
 
 
+def _docstrings(tree):
+    """The string nodes that are docstrings (never shown in a message)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                and node.body and isinstance(node.body[0], ast.Expr) \
+                and isinstance(node.body[0].value, ast.Constant):
+            found.add(id(node.body[0].value))
+    return found
+
+
 def extract(source):
     """``[(template, hidden, line)]`` for the messages of one test cell's
-    source (prose only, in order)."""
+    source, in order: every text (string literal, f-string, ``+`` of texts)
+    that reads as prose, except docstrings. Most are arguments of a message
+    (``GradingError(...)``, ``name=``, ``names=``, ``hint=``, ``passed``);
+    the others are pieces a message is made of (a label in a list of cases,
+    a rule named in a sentence), which ``i18n.translate`` finds inside a
+    message's placeholders."""
     try:
         tree = ast.parse(_strip_magics(source))
     except SyntaxError:
         return []
     hidden = _hidden_lines(source)
+    skip = _docstrings(tree)
     found = []
-
-    def add(node):
-        template = _Template(source).text(node)
-        if template and is_prose(template):
-            found.append((template, node.lineno in hidden, node.lineno))
-
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
+    for node in ast.walk(tree):  # parents before children
+        if id(node) in skip or not isinstance(node, (ast.Constant, ast.JoinedStr, ast.BinOp)):
             continue
-        if _is_message_call(node.func):
-            for arg in node.args:
-                add(arg)
-        for kw in node.keywords:
-            if kw.arg in MESSAGE_KEYWORDS:
-                values = kw.value.elts if isinstance(kw.value, (ast.List, ast.Tuple)) \
-                    else [kw.value]
-                for value in values:
-                    add(value)
+        template = _Template(source).text(node)
+        if template is None:
+            continue
+        skip.update(id(child) for child in ast.walk(node))
+        if is_prose(template):
+            found.append((template, node.lineno in hidden, node.lineno))
     found.sort(key=lambda item: item[2])
     return found
 

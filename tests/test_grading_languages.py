@@ -1,0 +1,201 @@
+"""A class that works in two languages, graded with one command into one
+gradebook (README: `autodiff-course grade`, `nbgrader generate_feedback`,
+`autodiff-course report`), in a copy of the built course outside the
+repository.
+
+Four students: the same right answers and the same mistake (central
+difference without the 2), each once in the English and once in the Chinese
+notebook. The same answers must score the same; the Chinese feedback must
+explain the mistake in Chinese, with Chinese prose and no hidden test; the
+English feedback stays English.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import polib
+import pytest
+
+from autodiff_course import messages
+from autodiff_course.grading import sandbox
+from autodiff_course.grading.language import edition_name
+from autodiff_course.translation import load_catalog, translate_source, units
+from course_helpers import COURSE, run, solution_sources
+
+pytestmark = pytest.mark.slow
+
+A, NB = "01_derivatives", "derivatives.ipynb"
+ZH = "zh-CN"
+ZH_NB = edition_name(NB, ZH)
+CJK = re.compile(r"[\u4e00-\u9fff]")
+MISTAKE = {"central_difference": "def central_difference(f, x, eps):\n"
+                                 "    return (f(x + eps) - f(x - eps)) / eps\n"}
+STUDENTS = {"en_right": (NB, {}), "zh_right": (ZH_NB, {}),
+            "en_mistake": (NB, MISTAKE), "zh_mistake": (ZH_NB, MISTAKE)}
+
+
+def _text(page):
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
+
+
+def _autodiff_course(args, cwd):
+    return run([str(Path(sys.executable).parent / "autodiff-course"), *args], cwd)
+
+
+def _zh_edition(course):
+    """The Chinese release notebook and the visible tests' catalog, as the
+    build writes them; made here from the catalogs if this build does not."""
+    if not (course / "translations").exists():
+        shutil.copytree(COURSE / "translations", course / "translations")
+    assert messages.build_messages(course, A) == []
+    target = course / "release" / A / ZH_NB
+    if target.exists():
+        return
+    catalog = load_catalog(course / "translations" / "zh_CN" / f"{A}.po")
+    nb = nbformat.read(course / "release" / A / NB, as_version=4)
+    for cell in nb.cells:
+        pieces = units(cell)
+        if pieces and not cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = translate_source(cell.source, pieces,
+                                           lambda u: catalog.get(u.text, u.text))
+    setup = next(c for c in nb.cells if "from autodiff_ref import grading" in c.source)
+    setup.source = setup.source.replace("from autodiff_ref import grading",
+                                        f'from autodiff_ref import grading\n'
+                                        f'grading.use_language("{ZH}")', 1)
+    nbformat.write(nb, target)
+
+
+def _code_answers(course):
+    source = course / "source" / A / NB
+    code = {c.metadata.nbgrader["grade_id"] for c in nbformat.read(source, as_version=4).cells
+            if c.cell_type == "code"}
+    return {k: v for k, v in solution_sources(source).items() if k in code}
+
+
+@pytest.fixture(scope="module")
+def graded(built_course, tmp_path_factory):
+    why = sandbox.available()
+    if why:
+        pytest.skip(why)
+    course, problems = built_course
+    assert problems == []
+    _zh_edition(course)
+    answers = _code_answers(course)
+    for student, (name, changes) in STUDENTS.items():
+        folder = course / "submitted" / student / A
+        folder.mkdir(parents=True)
+        (folder / "timestamp.txt").write_text("2026-11-20 10:00:00.000000 UTC")
+        for edition in (NB, ZH_NB):  # the folder holds both notebooks, one worked in
+            nb = nbformat.read(course / "release" / A / edition, as_version=4)
+            if edition == name:
+                for cell in nb.cells:
+                    gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                    if gid in answers:
+                        cell.source = {**answers, **changes}[gid]
+            nbformat.write(nb, folder / edition)
+    _autodiff_course(["grade", A], course)
+    run(["nbgrader", "generate_feedback", A], course)
+    export = tmp_path_factory.mktemp("export") / "grades.csv"
+    run(["nbgrader", "export", "--to", str(export)], course)
+    with open(export, newline="") as f:
+        scores = {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)
+                  if r["assignment"] == A}
+    return course, scores
+
+
+def _feedback(course, student):
+    return (course / "feedback" / student / A / "derivatives.html").read_text()
+
+
+def test_the_same_answers_get_the_same_score_in_either_language(graded):
+    course, scores = graded
+    assert set(scores) == set(STUDENTS)
+    assert scores["en_right"] == scores["zh_right"] > scores["en_mistake"] == scores["zh_mistake"]
+    report = json.loads((course / "grading-reports" / A / "report.json").read_text())
+    by = {s["student"]: s for s in report["submissions"]}
+    key = f"{NB}:test_central_difference"
+    for student in ("en_mistake", "zh_mistake"):
+        assert by[student]["tests"][key][0] == 0
+    # the instructor's report is English for everyone, the category the same
+    assert by["zh_mistake"]["errors"][key] == by["en_mistake"]["errors"][key] \
+        == "ConstantFactorError"
+    assert by["zh_mistake"]["explanations"][key] == by["en_mistake"]["explanations"][key]
+
+
+def test_one_gradebook_under_the_english_notebook_with_the_language_marked(graded):
+    course, _ = graded
+    for student, (name, _) in STUDENTS.items():
+        graded_nbs = sorted(p.name for p in (course / "autograded" / student / A).glob("*.ipynb"))
+        assert graded_nbs == [NB], student
+        nb = nbformat.read(course / "autograded" / student / A / NB, as_version=4)
+        language = (nb.metadata.get("autodiff") or {}).get("language", "en")
+        assert language == (ZH if name == ZH_NB else "en"), student
+
+
+def test_chinese_feedback_explains_in_chinese_with_chinese_prose(graded):
+    course, _ = graded
+    text = _text(_feedback(course, "zh_mistake"))
+    # the grading helper's explanation of the factor of 2, in Chinese
+    assert "差了一个因子 2" in text, text[:2000]
+    assert "练习 central_difference" in text
+    assert "is off by a factor" not in text
+    # a test cell's own message (the visible test's name=) in Chinese
+    assert "central_difference(lambda x: x**2 - 4*x, 3.0, 0.5)" in text
+    # the locked prose is the Chinese edition's
+    catalog = load_catalog(course / "translations" / "zh_CN" / f"{A}.po")
+    headings = [zh for en, zh in catalog.items() if en.startswith("## ") and CJK.search(zh)]
+    assert headings
+    assert sum(_text(h.lstrip("# ")) in text for h in headings) >= len(headings) // 2
+    passed = "✓ gradient_descent 通过了可见测试"
+    assert passed in text
+
+
+def test_no_hidden_test_reaches_the_chinese_feedback(graded):
+    course, _ = graded
+    page = _feedback(course, "zh_mistake")
+    source = nbformat.read(course / "source" / A / NB, as_version=4)
+    hidden = []
+    for cell in source.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) > 20:
+                hidden.append(line.strip())
+    assert hidden
+    text = html.unescape(page)
+    assert not [line for line in hidden if line in text]
+    assert "BEGIN HIDDEN TESTS" not in text
+
+
+def test_english_feedback_stays_english(graded):
+    course, _ = graded
+    for student in ("en_mistake", "en_right"):
+        text = _text(_feedback(course, student))
+        assert not CJK.search(text), CJK.search(text)
+        assert "Exercise central_difference" in text
+    text = _text(_feedback(course, "en_mistake"))
+    assert "is off by a factor of 2" in text
+    assert "✓ gradient_descent passes the visible tests" in text
+
+
+def test_report_and_similarity_work_on_a_mixed_class(graded):
+    course, _ = graded
+    _autodiff_course(["report", A], course)
+    data = json.loads((course / "grading-reports" / A / "class-report.json").read_text())
+    dump = json.dumps(data, ensure_ascii=False)
+    assert "constant_factor" in dump
+    # the two right answers are the same code: the similarity list finds the pair
+    # across the two editions, the same way it does within one
+    assert (course / "grading-reports" / A / "class-report.html").exists()
