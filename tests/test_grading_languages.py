@@ -18,6 +18,7 @@ import json
 import re
 import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -36,8 +37,17 @@ A, NB = "01_derivatives", "derivatives.ipynb"
 ZH = "zh-CN"
 ZH_NB = edition_name(NB, ZH)
 CJK = re.compile(r"[\u4e00-\u9fff]")
-MISTAKE = {"central_difference": "def central_difference(f, x, eps):\n"
-                                 "    return (f(x + eps) - f(x - eps)) / eps\n"}
+# the mistake: the central difference without its 2; and the two students who
+# make it share one unusual (right) product_partials, which the similarity
+# list must find across the two editions
+MISTAKE = {"central_difference": "return (f(x + eps) - f(x - eps)) / eps\n",
+           "product_partials": (
+               "theta = np.asarray(theta, dtype=float)\n"
+               "out = np.empty(len(theta))\n"
+               "for position in range(len(theta)):\n"
+               "    others = np.concatenate([theta[:position], theta[position + 1:]])\n"
+               "    out[position] = np.prod(others) if len(others) else 1.0\n"
+               "return out\n")}
 STUDENTS = {"en_right": (NB, {}), "zh_right": (ZH_NB, {}),
             "en_mistake": (NB, MISTAKE), "zh_mistake": (ZH_NB, MISTAKE)}
 
@@ -75,10 +85,27 @@ def _zh_edition(course):
 
 
 def _code_answers(course):
+    """grade id -> the body of the reference solution (between the markers)."""
     source = course / "source" / A / NB
     code = {c.metadata.nbgrader["grade_id"] for c in nbformat.read(source, as_version=4).cells
             if c.cell_type == "code"}
-    return {k: v for k, v in solution_sources(source).items() if k in code}
+    bodies = {}
+    for gid, text in solution_sources(source).items():
+        if gid in code:
+            body = text.split("### BEGIN SOLUTION\n", 1)[1].split("### END SOLUTION", 1)[0]
+            bodies[gid] = textwrap.dedent(body)
+    return bodies
+
+
+def _write_answer(stub, body):
+    """What a student does: the stub's `raise NotImplementedError()` (and the
+    comment above it) replaced by code, in the notebook's own language."""
+    lines = stub.split("\n")
+    at = next(i for i, line in enumerate(lines) if "raise NotImplementedError()" in line)
+    indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
+    start = at - 1 if at and lines[at - 1].strip().startswith("#") else at
+    code = [indent + line if line else line for line in body.rstrip("\n").split("\n")]
+    return "\n".join(lines[:start] + code + lines[at + 1:])
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +127,7 @@ def graded(built_course, tmp_path_factory):
                 for cell in nb.cells:
                     gid = cell.metadata.get("nbgrader", {}).get("grade_id")
                     if gid in answers:
-                        cell.source = {**answers, **changes}[gid]
+                        cell.source = _write_answer(cell.source, {**answers, **changes}[gid])
             nbformat.write(nb, folder / edition)
     _autodiff_course(["grade", A], course)
     run(["nbgrader", "generate_feedback", A], course)
@@ -193,9 +220,13 @@ def test_english_feedback_stays_english(graded):
 def test_report_and_similarity_work_on_a_mixed_class(graded):
     course, _ = graded
     _autodiff_course(["report", A], course)
-    data = json.loads((course / "grading-reports" / A / "class-report.json").read_text())
+    _autodiff_course(["report", A, "--names"], course)
+    data = json.loads((course / "grading-reports" / A / "class-report-named.json").read_text())
     dump = json.dumps(data, ensure_ascii=False)
     assert "constant_factor" in dump
-    # the two right answers are the same code: the similarity list finds the pair
-    # across the two editions, the same way it does within one
+    # the one shared unusual answer is found across the two editions; the
+    # translated docstrings the Chinese students share are not a finding
+    pairs = {(p["exercise"].split(":")[-1], frozenset((p["a"], p["b"])))
+             for p in data["similar_pairs"]}
+    assert pairs == {("product_partials", frozenset(("en_mistake", "zh_mistake")))}
     assert (course / "grading-reports" / A / "class-report.html").exists()
