@@ -35,6 +35,11 @@ from pathlib import Path
 ENGLISH = "en"
 LOCALE = Path(__file__).resolve().parent / "locale"
 _MAX_DEPTH = 3
+# placeholders of the engine's sentences that always hold a number: they match
+# only a number, so that a short template such as "gradient {i}" cannot
+# swallow a sentence it was never made from
+NUMBERS = frozenset({"i", "count", "returned", "uses", "number", "other_number", "wrong",
+                     "size"})
 
 
 def load_po(path):
@@ -83,7 +88,8 @@ class _Pattern:
                 continue
             if not field.isidentifier():
                 raise ValueError(f"placeholder {{{field}}} is not a name")
-            regex.append(f"(?P={field})" if field in seen else f"(?P<{field}>.*?)")
+            value = r"[-+]?[0-9][0-9.eE+-]*" if field in NUMBERS else ".*?"
+            regex.append(f"(?P={field})" if field in seen else f"(?P<{field}>{value})")
             seen.add(field)
         self.literals = literals  # the literal words, in order: a quick pre-check
         self.weight = sum(len(w) for w in literals)

@@ -230,3 +230,27 @@ def test_report_and_similarity_work_on_a_mixed_class(graded):
              for p in data["similar_pairs"]}
     assert pairs == {("product_partials", frozenset(("en_mistake", "zh_mistake")))}
     assert (course / "grading-reports" / A / "class-report.html").exists()
+
+
+def test_validate_explains_in_chinese_in_the_students_kernel(graded, tmp_path):
+    """The student's path: the Chinese notebook and its visible tests' catalog
+    in a folder, a mistake, Validate: the explanation is Chinese, and a test
+    cell's own message too; nothing of a hidden test is there to be read."""
+    course, _ = graded
+    folder = tmp_path / "student"
+    folder.mkdir()
+    for name in (ZH_NB, "messages.zh-CN.po"):
+        shutil.copy(course / "release" / A / name, folder / name)
+    answers = _code_answers(course)
+    nb = nbformat.read(folder / ZH_NB, as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = _write_answer(cell.source, {**answers, **MISTAKE}[gid])
+    nbformat.write(nb, folder / ZH_NB)
+    out = run(["nbgrader", "validate", ZH_NB], folder, check=False).stdout
+    assert "差了一个因子 2" in out, out[-3000:]
+    assert "central_difference(np.sin, 1.0, 1e-5)" in out
+    catalog = polib.pofile(str(folder / "messages.zh-CN.po"))
+    hidden = polib.pofile(str(messages.course_catalog_path(course, A)))
+    assert not {e.msgid for e in catalog} & {e.msgid for e in hidden if "hidden" in e.flags}

@@ -403,3 +403,9 @@ def test_localize_translates_test_outputs_and_marks_the_notebook():
     assert test.outputs[1].evalue.startswith("隐藏的名字 差了一个因子 2")
     assert test.outputs[1].ename == "ConstantFactorError"
     assert test.outputs[1].traceback == [f"ConstantFactorError: {test.outputs[1].evalue}"]
+
+
+def test_a_short_template_does_not_swallow_other_sentences():
+    catalog = i18n.engine_catalog(ZH)
+    assert i18n.translate("gradient 1", ZH, catalog) == "梯度 1"
+    assert i18n.translate("gradient checking failed", ZH, catalog) == "gradient checking failed"
