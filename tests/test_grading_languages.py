@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 import polib
 import pytest
+from nbgrader.utils import compute_checksum
 
 from autodiff_course import messages
 from autodiff_course.grading import sandbox
@@ -77,10 +78,14 @@ def _zh_edition(course):
         if pieces and not cell.metadata.get("nbgrader", {}).get("grade"):
             cell.source = translate_source(cell.source, pieces,
                                            lambda u: catalog.get(u.text, u.text))
+            if "checksum" in cell.metadata.get("nbgrader", {}):  # its own, as the build does
+                cell.metadata.nbgrader["checksum"] = compute_checksum(cell)
     setup = next(c for c in nb.cells if "from autodiff_ref import grading" in c.source)
     setup.source = setup.source.replace("from autodiff_ref import grading",
                                         f'from autodiff_ref import grading\n'
                                         f'grading.use_language("{ZH}")', 1)
+    if "checksum" in setup.metadata.get("nbgrader", {}):
+        setup.metadata.nbgrader["checksum"] = compute_checksum(setup)
     nbformat.write(nb, target)
 
 
@@ -179,9 +184,10 @@ def test_chinese_feedback_explains_in_chinese_with_chinese_prose(graded):
     assert "central_difference(lambda x: x**2 - 4*x, 3.0, 0.5)" in text
     # the locked prose is the Chinese edition's
     catalog = load_catalog(course / "translations" / "zh_CN" / f"{A}.po")
-    headings = [zh for en, zh in catalog.items() if en.startswith("## ") and CJK.search(zh)]
-    assert headings
-    assert sum(_text(h.lstrip("# ")) in text for h in headings) >= len(headings) // 2
+    headings = [zh.splitlines()[0].lstrip("# ").strip() for en, zh in catalog.items()
+                if en.startswith("## ") and CJK.search(zh.splitlines()[0])]
+    assert len(headings) > 3
+    assert [h for h in headings if h not in text] == []
     passed = "✓ gradient_descent 通过了可见测试"
     assert passed in text
 
