@@ -12,9 +12,11 @@ What is translated (``units``):
 - a markdown cell, whole; a cell with solution regions (a written answer's
   model answer and rubric) only outside those regions, so no solution text
   enters a catalog;
-- in a code cell: each comment, and each string literal that reads as prose
-  (has a space and a letter: titles, labels, legends, printed sentences,
-  docstrings), outside solution regions;
+- in a code cell: each comment, each string literal that reads as prose
+  (has a space and a letter: sentences, docstrings), and each string shown
+  to the reader even when it is one word (an argument of ``print``, of a
+  figure's title, label or text, of a widget's description; see
+  ``_shown_strings``), outside solution regions;
 - never a test cell: tests are byte-identical in every edition, so a grade
   cannot depend on the language.
 
@@ -25,6 +27,7 @@ record fuzzy/stale state and the previous English, and they diff well.
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import tokenize
@@ -79,6 +82,50 @@ def _markdown_units(source):
     return units
 
 
+# Calls and keywords whose string arguments a reader sees in an output,
+# a figure or a widget.
+_SHOWING_CALLS = {"print", "set_title", "set_xlabel", "set_ylabel", "set_zlabel", "title",
+                  "xlabel", "ylabel", "suptitle", "text", "annotate", "Label", "HTML",
+                  "Markdown"}
+_SHOWING_KEYWORDS = {"label", "title", "description", "xlabel", "ylabel", "tooltip"}
+
+
+def _shown_strings(source):
+    """(line, column) of string literals passed to a call that shows them."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found = set()
+
+    def mark(node):
+        for sub in ast.walk(node):
+            if isinstance(sub, (ast.Constant, ast.JoinedStr)) and (
+                    isinstance(sub, ast.JoinedStr) or isinstance(sub.value, str)):
+                found.add((sub.lineno, sub.col_offset))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in _SHOWING_CALLS:
+                for arg in node.args:
+                    mark(arg)
+            for kw in node.keywords:
+                if kw.arg in _SHOWING_KEYWORDS:
+                    mark(kw.value)
+    return found
+
+
+def _a_word(text):
+    """A shown one-word string worth translating: a word outside math,
+    placeholders and escapes, not a name from the code (``ad.grad``,
+    ``J_g``, ``f'(z)``) nor a one- or two-letter symbol."""
+    rest = re.sub(r"\$[^$]*\$|\{[^{}]*\}|\\.", " ", text)
+    words = re.findall(r"[A-Za-z][A-Za-z'()._]*", rest)
+    return any(len(w) > 2 and not re.search(r"[_.()']", w) for w in words)
+
+
 def _line_offsets(source):
     offsets, total = [0], 0
     for line in source.splitlines(keepends=True):
@@ -93,6 +140,7 @@ def _code_units(source):
     # IPython magics and shell lines are not Python: hide them from the tokenizer.
     masked = "\n".join("#" + line[1:] if line.lstrip().startswith(("%", "!")) else line
                        for line in source.split("\n"))
+    shown = _shown_strings(masked)
     units = []
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(masked).readline))
@@ -117,7 +165,7 @@ def _code_units(source):
             inner_start = start + len(match.group(0))
             inner_end = end - len(quote)
             text = source[inner_start:inner_end]
-            if " " in text and _PROSE.search(text):
+            if _PROSE.search(text) and (" " in text or (tok.start in shown and _a_word(text))):
                 units.append(Unit("string", text, inner_start, inner_end))
     return units
 

@@ -82,14 +82,53 @@ def _open(browser, base, token, name):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{base}/lab/tree/{name}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-mod-idle, "
-                           "[data-status='idle']", timeout=180_000)
+    # the kernel has started and answers: its status in the toolbar is idle
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=180_000)
     return page
 
 
-def _run_all(page):
-    page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
-    page.click("li.lm-Menu-item:has-text('Run All Cells')")
+def _diagnose(page, what):
+    """Fail with what the page shows: a screenshot, open dialogs, errors."""
+    shots = Path(os.environ.get("BROWSER_SHOTS", "test-artifacts/browser"))
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / f"{what.replace(' ', '-')}.png"
+    page.screenshot(path=str(shot), full_page=False)
+    dialogs = [d.inner_text() for d in page.query_selector_all(".jp-Dialog-content")]
+    errors = [e.inner_text()[:500] for e in page.query_selector_all(
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")]
+    status = page.get_attribute(".jp-Notebook-ExecutionIndicator", "data-status")
+    pytest.fail(f"{what}: kernel status {status!r}; dialogs {dialogs}; "
+                f"error outputs {errors[:3]}; screenshot {shot}")
+
+
+def _run_all(page, until, timeout=240):
+    """Run All Cells from the menu and wait for the selector ``until``. A
+    Run All that did not start (no cell ran) is given again once; a dialog,
+    or a run that ended without ``until``, fails with what the page shows."""
+    for attempt in range(2):
+        page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
+        page.click("li.lm-Menu-item:has-text('Run All Cells')")
+        started, idle_since = time.time(), None
+        while time.time() < started + timeout:
+            found = page.query_selector(until)
+            if found and found.is_visible():
+                return found
+            if page.query_selector(".jp-Dialog-content"):
+                _diagnose(page, "dialog during Run All")
+            prompts = page.eval_on_selector_all(
+                ".jp-InputPrompt", "ps => ps.map(p => p.innerText.trim())")
+            ran = any(t not in ("[ ]:", "") for t in prompts)
+            idle = page.query_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+            idle_since = (idle_since or time.time()) if idle else None
+            if idle_since and time.time() - idle_since > 20:
+                if ran:
+                    _diagnose(page, f"Run All ended without {until}")
+                break  # nothing ran: the command was lost, give it once more
+            page.wait_for_timeout(500)
+        else:
+            _diagnose(page, f"no {until} {timeout} s after Run All")
+    _diagnose(page, "Run All did not start")
 
 
 def _validate(page):
@@ -104,8 +143,7 @@ def _validate(page):
 def test_student_runs_plots_slides_and_validates(lab):
     browser, base, token = lab
     page = _open(browser, base, token, "done.ipynb")
-    _run_all(page)
-    slider = page.wait_for_selector(".widget-slider", timeout=180_000)
+    slider = _run_all(page, until=".widget-slider")
     page.wait_for_selector(".jp-OutputArea-output img", timeout=180_000)
     images = page.locator(".jp-OutputArea-output img").count()
     assert images >= 2  # the static log-log plot and the widget's figure
