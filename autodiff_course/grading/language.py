@@ -178,7 +178,7 @@ def translate_feedback(nb, course, assignment):
     return language
 
 
-FEEDBACK_WORDS = {"zh-CN": {"Exercise {name}": "练习 {name}",
+FEEDBACK_WORDS = {"zh-CN": {"Exercise {name}": "练习{name}",
                             "A figure the notebook drew": "笔记本绘制的图"}}
 
 
