@@ -45,8 +45,7 @@ import nbformat
 
 from ..jupyter import (CellTimeoutError, DeadKernelError, NotebookRunner, OutputFlood,
                        grade_id, is_solution, is_test, kernel_manager)
-from . import sandbox
-from . import language
+from . import language, sandbox
 from .integrity import screen
 from .record import INPUT_DIR
 from .template import templates
