@@ -260,3 +260,21 @@ def test_validate_explains_in_chinese_in_the_students_kernel(graded, tmp_path):
     catalog = polib.pofile(str(folder / "messages.zh-CN.po"))
     hidden = polib.pofile(str(messages.course_catalog_path(course, A)))
     assert not {e.msgid for e in catalog} & {e.msgid for e in hidden if "hidden" in e.flags}
+
+
+def test_lms_export_of_a_mixed_class(graded, tmp_path):
+    course, scores = graded
+    roster = tmp_path / "roster.csv"
+    with open(roster, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "student_id"])
+        for i, s in enumerate(sorted(STUDENTS)):
+            w.writerow([s, 1000 + i, f"S{i:04d}", f"{s}@uni.example", "A", s])
+    out = tmp_path / "canvas.csv"
+    _autodiff_course(["export", A, "--format", "canvas", "--roster", str(roster), "-o",
+                      str(out)], course)
+    with open(out, newline="") as f:
+        rows = list(csv.reader(f))
+    got = {r[3].split("@")[0]: float(r[5]) for r in rows[1:]}
+    assert got == scores
+    assert got["zh_mistake"] == got["en_mistake"] and got["zh_right"] == got["en_right"]
