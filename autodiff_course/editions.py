@@ -45,18 +45,37 @@ SETUP_ANCHOR = "from autodiff_ref import grading"
 # Per language: the font that draws its script (after matplotlib's
 # default sans-serif font, which keeps Latin text and mathtext as in the English figures).
 FONTS = {"zh_CN": "Noto Sans CJK SC"}
-_EDITION = re.compile(r"\.[a-z]{2,3}(-[A-Za-z0-9]+)?$")
+ENGLISH = "en"
+EDITIONS = ("zh-CN",)  # the languages a notebook may come in besides English
+
+
+def edition_name(name, tag):
+    """``derivatives.ipynb``, ``zh-CN`` -> ``derivatives.zh-CN.ipynb``."""
+    if tag == ENGLISH:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}.{tag}.{suffix}"
+
+
+def split_edition(name):
+    """``derivatives.zh-CN.ipynb`` -> (``derivatives.ipynb``, ``zh-CN``);
+    an English notebook's name -> (name, ``en``)."""
+    for tag in EDITIONS:
+        for suffix in (".ipynb", ".md"):
+            if name.endswith(f".{tag}{suffix}"):
+                return name[:-len(f".{tag}{suffix}")] + suffix, tag
+    return name, ENGLISH
 
 
 def edition_path(english, lang):
-    """``derivatives.ipynb`` -> ``derivatives.zh-CN.ipynb``."""
+    """``derivatives.ipynb`` -> ``derivatives.zh-CN.ipynb`` (``lang`` as ``zh_CN``)."""
     english = Path(english)
-    return english.with_name(f"{english.stem}.{translation.language_tag(lang)}{english.suffix}")
+    return english.with_name(edition_name(english.name, translation.language_tag(lang)))
 
 
 def is_edition(path):
     """Is this a translated edition (``name.zh-CN.ipynb``), not an English notebook?"""
-    return bool(_EDITION.search(Path(path).stem))
+    return split_edition(Path(path).name)[1] != ENGLISH
 
 
 def english_notebooks(folder):

@@ -79,6 +79,9 @@ dependencies = [
 
 [tool.setuptools.packages.find]
 include = ["autodiff_ref*"]
+
+[tool.setuptools.package-data]
+autodiff_ref = ["locale/*.po"]
 '''
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -10,6 +10,7 @@ import nbformat
 from ..editions import english_notebooks
 from ..jupyter import grade_id, is_solution, is_test
 from .integrity import Policy
+from .language import load_editions
 
 
 @dataclass
@@ -19,13 +20,18 @@ class Template:
     ``release``: the student version (every cell but the answers comes from
     here); ``tests``: test grade id -> the test's source with its hidden part
     (from the instructor's source notebook); ``policies``: answer grade id ->
-    what the answer may use (``integrity.Policy``).
+    what the answer may use (``integrity.Policy``); ``editions``: language ->
+    the release notebook of that edition (``<nb>.zh-CN.ipynb``); ``messages``:
+    language -> the translations of the assignment's test messages, hidden
+    tests' included (``language.py``).
     """
 
     name: str
     release: nbformat.NotebookNode
     tests: dict
     policies: dict
+    editions: dict = field(default_factory=dict)
+    messages: dict = field(default_factory=dict)
 
 
 def templates(course, assignment):
@@ -39,8 +45,9 @@ def templates(course, assignment):
         tests = {grade_id(c): c.source for c in source.cells if is_test(c)}
         policies = {grade_id(c): Policy.from_metadata(c.metadata.get("autodiff"))
                     for c in source.cells if is_solution(c)}
+        editions, messages = load_editions(course, assignment, release.name)
         result[release.name] = Template(release.name, nbformat.read(release, as_version=4),
-                                        tests, policies)
+                                        tests, policies, editions, messages)
     if not result:
         raise FileNotFoundError(f"no release notebooks for {assignment!r}: run "
                                 "`autodiff-course build` first")
