@@ -29,8 +29,9 @@ from pathlib import Path
 
 import nbformat
 
+from .editions import EDITIONS, edition_name, english_notebooks
 from .jupyter import grade_id, is_solution
-from .grading.language import EDITIONS, choose_editions, edition_name, split_edition
+from .grading.language import choose_editions
 from .grading.submission import find_notebooks, read_submission
 from .grading.template import templates
 
@@ -95,9 +96,7 @@ def scaffolding(course, assignment):
     are shared too)."""
     course = Path(course)
     out = {}
-    for release in sorted((course / "release" / assignment).glob("*.ipynb")):
-        if split_edition(release.name)[1] != "en":
-            continue
+    for release in english_notebooks(course / "release" / assignment):
         source = nbformat.read(course / "source" / assignment / release.name, as_version=4)
         editions = [release.with_name(edition_name(release.name, lang)) for lang in EDITIONS]
         for nb in [nbformat.read(release, as_version=4), source] + \

@@ -21,11 +21,13 @@ COURSE = REPO / "course"
 
 
 def copy_course(dest):
-    """A fresh copy of the course's inputs: sources and config, nothing generated."""
+    """A fresh copy of the course's inputs: sources, translation catalogs and
+    config, nothing generated."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(COURSE / "nbgrader_config.py", dest / "nbgrader_config.py")
     shutil.copytree(COURSE / "notebooks", dest / "notebooks")
+    shutil.copytree(COURSE / "translations", dest / "translations")
     return dest
 
 

@@ -74,3 +74,9 @@ def test_committed_release_matches_a_fresh_build(built_course):
         assert [(c.cell_type, c.source, c.metadata) for c in a.cells] == \
             [(c.cell_type, c.source, c.metadata) for c in b.cells], \
             f"course/release/{rel} is stale: run `autodiff-course build` and commit it"
+    pages = sorted(p.name for p in (course / "release").glob("*.md"))
+    assert "notation.zh-CN.md" in pages  # the translated notation card
+    for name in pages:
+        assert (COURSE / "release" / name).read_text() == \
+            (course / "release" / name).read_text(), \
+            f"course/release/{name} is stale: run `autodiff-course build` and commit it"

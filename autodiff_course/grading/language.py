@@ -26,33 +26,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ENGLISH = "en"
-EDITIONS = ("zh-CN",)  # the languages a notebook may come in besides English
-FOLDERS = {"zh-CN": "zh_CN"}  # language -> folder under course/translations/
+from ..editions import EDITIONS, ENGLISH, edition_name
 
 
-def edition_name(name, language):
-    """``derivatives.ipynb`` -> ``derivatives.zh-CN.ipynb``."""
-    if language == ENGLISH:
-        return name
-    return f"{name[:-len('.ipynb')]}.{language}.ipynb"
-
-
-def split_edition(name):
-    """``derivatives.zh-CN.ipynb`` -> (``derivatives.ipynb``, ``zh-CN``)."""
-    for language in EDITIONS:
-        suffix = f".{language}.ipynb"
-        if name.endswith(suffix):
-            return name[:-len(suffix)] + ".ipynb", language
-    return name, ENGLISH
+def _folder(language):
+    """``zh-CN`` -> ``zh_CN``, the folder of its catalogs under course/translations/."""
+    return language.replace("-", "_")
 
 
 def message_catalog_path(course, assignment, language):
-    return Path(course) / "translations" / FOLDERS[language] / "messages" / f"{assignment}.po"
+    return Path(course) / "translations" / _folder(language) / "messages" / f"{assignment}.po"
 
 
 def prose_catalog_path(course, assignment, language):
-    return Path(course) / "translations" / FOLDERS[language] / f"{assignment}.po"
+    return Path(course) / "translations" / _folder(language) / f"{assignment}.po"
 
 
 def load_editions(course, assignment, name):

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import nbformat
 
+from ..editions import english_notebooks
 from ..jupyter import grade_id, is_solution, is_test
 from .integrity import Policy
-from .language import load_editions, split_edition
+from .language import load_editions
 
 
 @dataclass
@@ -37,9 +38,9 @@ def templates(course, assignment):
     """``{notebook name: Template}`` for every notebook of ``assignment``."""
     course = Path(course)
     result = {}
-    for release in sorted((course / "release" / assignment).glob("*.ipynb")):
-        if split_edition(release.name)[0] != release.name:
-            continue  # another language's edition of a notebook: its Template's editions
+    # the translated editions (<nb>.zh-CN.ipynb) share the English notebook's
+    # source, tests and grade ids: one Template per English notebook
+    for release in english_notebooks(course / "release" / assignment):
         source = nbformat.read(course / "source" / assignment / release.name, as_version=4)
         tests = {grade_id(c): c.source for c in source.cells if is_test(c)}
         policies = {grade_id(c): Policy.from_metadata(c.metadata.get("autodiff"))
