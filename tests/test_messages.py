@@ -344,6 +344,8 @@ def test_a_translation_that_drops_a_placeholder_or_code_is_reported():
     assert messages.check_translation("n={_n} in `f`", "n={_n} 在 `f` 中") == []
     glossary = [{"chinese": "雅可比矩阵", "forbidden": "雅克比|雅各比"}]
     assert messages.check_translation("the Jacobian", "雅克比", glossary)
+    assert messages.check_translation("the gradient", "梯度") == []
+    assert messages.check_translation("the derivative", "導數")  # traditional
 
 
 # ------------------------------------------------------ the grader's side
