@@ -33,7 +33,6 @@ from pathlib import Path
 from .jupyter import grade_id, is_test
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-LANGUAGES = {"zh-CN": "zh_CN"}  # notebook language -> catalog folder
 HIDDEN_FLAG = "hidden"
 
 
@@ -183,8 +182,13 @@ def placeholders(template):
 # ------------------------------------------------------------- catalogs
 
 
+def _folder(language):
+    """``zh-CN`` -> ``zh_CN``, its folder under ``course/translations/``."""
+    return language.replace("-", "_")
+
+
 def course_catalog_path(course, assignment, language="zh-CN"):
-    return Path(course) / "translations" / LANGUAGES[language] / "messages" / f"{assignment}.po"
+    return Path(course) / "translations" / _folder(language) / "messages" / f"{assignment}.po"
 
 
 def release_catalog_name(language="zh-CN"):
@@ -206,7 +210,7 @@ def update_messages(course, assignment, source_notebooks, language="zh-CN"):
     entries = [(t, (f"{assignment}:{where[0]}", ""), "message") for t, (_, where) in found.items()]
     path = course_catalog_path(course, assignment, language)
     header = {"Project-Id-Version": f"autodiff-course {assignment} test messages",
-              "Language": LANGUAGES[language], "MIME-Version": "1.0",
+              "Language": _folder(language), "MIME-Version": "1.0",
               "Content-Type": "text/plain; charset=UTF-8",
               "Content-Transfer-Encoding": "8bit"}
     po = update_catalog(path, entries, header)
@@ -281,6 +285,12 @@ def check_translation(english, chinese, glossary=None):
         for bad in filter(None, (row.get("forbidden") or "").split("|")):
             if bad in chinese:
                 problems.append(f"forbidden variant {bad!r} (use {row['chinese']!r})")
+    from .translation import traditional_only
+
+    traditional = sorted(set(chinese) & traditional_only())
+    if traditional:
+        problems.append(f"uses traditional characters {''.join(traditional)} "
+                        "(this edition is Simplified Chinese)")
     return problems
 
 

@@ -150,7 +150,8 @@ def test_an_unknown_language_is_refused():
 
 def test_the_engine_catalog_translates_every_template_of_grading_py():
     po = polib.pofile(str(i18n.catalog_file(ZH)))
-    assert messages.check_messages(po) == []
+    glossary = messages.read_glossary(COURSE / "translations" / "zh_CN" / "glossary.tsv")
+    assert messages.check_messages(po, glossary) == []
     catalog = {e.msgid: e.msgstr for e in po if not e.obsolete}
     templates = messages.engine_templates()
     assert len(templates) > 30
@@ -343,6 +344,8 @@ def test_a_translation_that_drops_a_placeholder_or_code_is_reported():
     assert messages.check_translation("n={_n} in `f`", "n={_n} 在 `f` 中") == []
     glossary = [{"chinese": "雅可比矩阵", "forbidden": "雅克比|雅各比"}]
     assert messages.check_translation("the Jacobian", "雅克比", glossary)
+    assert messages.check_translation("the gradient", "梯度") == []
+    assert messages.check_translation("the derivative", "導數")  # traditional
 
 
 # ------------------------------------------------------ the grader's side
