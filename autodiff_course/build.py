@@ -9,8 +9,10 @@ From the one edited source, ``course/notebooks/<assignment>/*.py``:
 4. the translated editions (``editions.py``): for each language of
    ``course/translations/``, ``release/<a>/<nb>.<lang>.ipynb`` and
    ``solution/<a>/<nb>.<lang>.ipynb`` from the English ones through the
-   catalogs, and the notation card's translation; a missing, stale or broken
-   translation is a problem;
+   catalogs, and the notation card's translation; the test cells' messages
+   (``messages.build_messages``: the instructor's catalog brought in step and
+   checked, the visible tests' ``release/<a>/messages.<lang>.po`` written); a
+   missing, stale or broken translation is a problem;
 5. verify: no solution code or hidden test in a student version, no hidden
    test in a solution; every source notebook and every translated solution
    runs clean in a fresh kernel and scores full marks, without a missing
@@ -32,11 +34,11 @@ from pathlib import Path
 
 import nbformat
 
-from . import editions
+from . import editions, messages
 from .authoring import to_notebook, write_notebook
 from .course import assignments
 from .jupyter import NotebookRunner, grade_id, is_grade, nbgrader
-from .translation import languages
+from .translation import language_tag, languages
 
 # Workers are started fresh, not forked: forking a process that runs threads
 # (a test runner, ZeroMQ) can leave the child waiting on a lock forever.
@@ -207,9 +209,12 @@ def build(course, names=None, do_verify=True, jobs=2, log=print):
         log(f"release  {a}, solution {a}")
         for lang in langs:
             found = editions.write_editions(course, a, lang)
+            tag = language_tag(lang)
+            if tag in messages.LANGUAGES:  # the test cells' messages (messages.py)
+                found += messages.build_messages(course, a, tag)
             problems += found
             log(f"{lang:8} {a}: " + (f"{len(found)} translation problem(s)" if found
-                                      else "release and solution"))
+                                      else "release and solution, test messages"))
     if do_verify:
         problems += verify(course, names, jobs, log)
     else:

@@ -74,6 +74,12 @@ def test_committed_release_matches_a_fresh_build(built_course):
         assert [(c.cell_type, c.source, c.metadata) for c in a.cells] == \
             [(c.cell_type, c.source, c.metadata) for c in b.cells], \
             f"course/release/{rel} is stale: run `autodiff-course build` and commit it"
+    catalogs = sorted(p.relative_to(course / "release")
+                      for p in (course / "release").glob("*/messages.*.po"))
+    assert len(catalogs) == len(fresh) // 2  # the visible tests' messages, one per assignment
+    for rel in catalogs:
+        assert (COURSE / "release" / rel).read_text() == (course / "release" / rel).read_text(), \
+            f"course/release/{rel} is stale: run `autodiff-course build` and commit it"
     pages = sorted(p.name for p in (course / "release").glob("*.md"))
     assert "notation.zh-CN.md" in pages  # the translated notation card
     for name in pages:
