@@ -218,7 +218,7 @@ def build(course, names=None, do_verify=True, jobs=2, log=print):
             found += messages.build_messages(course, a, language_tag(lang))
             problems += found
             log(f"{lang:8} {a}: " + (f"{len(found)} translation problem(s)" if found
-                                      else "release and solution"))
+                                      else "release and solution, test messages"))
     if do_verify:
         problems += verify(course, names, jobs, log)
     else:
