@@ -16,9 +16,10 @@ From the one edited source, ``course/notebooks/<assignment>/*.py``:
 5. verify: no solution code or hidden test in a student version, no hidden
    test in a solution; every source notebook and every translated solution
    runs clean in a fresh kernel and scores full marks, without a missing
-   glyph in a figure; every autograded test cell fails on every student
-   version (a test that passes on an empty answer gives free points); the
-   editions have the same cells, tests, grade ids and points.
+   glyph in a figure; every autograded test cell fails on the English
+   student version (a test that passes on an empty answer gives free
+   points); the editions have the same cells, code, tests, grade ids and
+   points, so a translated student version's tests fail with the English.
 """
 
 from __future__ import annotations
