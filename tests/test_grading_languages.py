@@ -278,3 +278,29 @@ def test_lms_export_of_a_mixed_class(graded, tmp_path):
     got = {r[3].split("@")[0]: float(r[5]) for r in rows[1:]}
     assert got == scores
     assert got["zh_mistake"] == got["en_mistake"] and got["zh_right"] == got["en_right"]
+
+
+def test_feedback_is_offered_for_every_edition_the_student_submitted(tmp_path):
+    """nbgrader's panel offers feedback only when every notebook of the
+    submission has some: the feedback of the graded notebook is written
+    under each other edition's name the student submitted, and no other."""
+    from autodiff_course.grading.record import feedback_for_every_edition
+
+    for student, editions in (("both", [NB, ZH_NB]), ("english", [NB])):
+        submitted = tmp_path / "submitted" / student / A
+        submitted.mkdir(parents=True)
+        for name in editions:
+            (submitted / name).write_text("{}")
+        autograded = tmp_path / "autograded" / student / A
+        autograded.mkdir(parents=True)
+        (autograded / NB).write_text("{}")
+        feedback = tmp_path / "feedback" / student / A
+        feedback.mkdir(parents=True)
+        (feedback / NB.replace(".ipynb", ".html")).write_text(f"<p>{student}</p>")
+        feedback_for_every_edition(A, "*", [str(autograded / NB)])
+    both = tmp_path / "feedback" / "both" / A
+    assert sorted(p.name for p in both.iterdir()) == sorted(
+        [NB.replace(".ipynb", ".html"), ZH_NB.replace(".ipynb", ".html")])
+    assert (both / ZH_NB.replace(".ipynb", ".html")).read_text() == "<p>both</p>"
+    assert [p.name for p in (tmp_path / "feedback" / "english" / A).iterdir()] == \
+        [NB.replace(".ipynb", ".html")]

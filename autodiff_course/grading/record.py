@@ -115,3 +115,31 @@ def configure_feedback(c):
 
     c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests]
     c.GenerateFeedback.exporter_class = feedback_exporter(c.CourseDirectory.root or None)
+    c.GenerateFeedback.post_convert_hook = feedback_for_every_edition
+
+
+def feedback_for_every_edition(assignment, student, notebooks):
+    """nbgrader's Assignments panel offers feedback only when *every* notebook
+    of a submission has some (``nbgrader.exchange.default.list``), and a
+    submission holds both editions of a notebook (``<nb>.ipynb`` and
+    ``<nb>.zh-CN.ipynb``, both fetched). The gradebook knows the English
+    name only, so the feedback written for it (in the student's language) is
+    also written under the name of each other edition the student submitted.
+    ``notebooks``: the autograded notebooks of one student's submission
+    (``autograded/<student>/<assignment>/<nb>.ipynb``)."""
+    import shutil
+    from pathlib import Path
+
+    from ..editions import EDITIONS, edition_name
+
+    for path in map(Path, notebooks):
+        folder = path.parent  # autograded/<student>/<assignment>
+        course, student_id, assignment_id = folder.parent.parent.parent, folder.parent.name, \
+            folder.name
+        feedback = course / "feedback" / student_id / assignment_id
+        html = feedback / f"{path.stem}.html"
+        submitted = course / "submitted" / student_id / assignment_id
+        for tag in EDITIONS:
+            other = Path(edition_name(path.name, tag))
+            if html.exists() and (submitted / other.name).exists():
+                shutil.copy2(html, feedback / f"{other.stem}.html")
