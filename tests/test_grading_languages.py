@@ -30,7 +30,7 @@ from autodiff_course import messages
 from autodiff_course.grading import sandbox
 from autodiff_course.grading.language import edition_name
 from autodiff_course.translation import load_catalog, translate_source, units
-from course_helpers import COURSE, run, solution_sources
+from course_helpers import COURSE, hidden_test_lines, run, solution_sources
 
 pytestmark = pytest.mark.slow
 
@@ -195,17 +195,7 @@ def test_chinese_feedback_explains_in_chinese_with_chinese_prose(graded):
 def test_no_hidden_test_reaches_the_chinese_feedback(graded):
     course, _ = graded
     page = _feedback(course, "zh_mistake")
-    source = nbformat.read(course / "source" / A / NB, as_version=4)
-    hidden = []
-    for cell in source.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) > 20:
-                hidden.append(line.strip())
+    hidden = hidden_test_lines(course / "source" / A / NB)
     assert hidden
     text = html.unescape(page)
     assert not [line for line in hidden if line in text]
