@@ -93,25 +93,19 @@ def setup_lines(lang):
 # ------------------------------------------------------------ code must not change
 
 
-def _masked(source):
-    """IPython magics and shell lines as comments, so Python's tools read the cell."""
-    return "\n".join("#" + line[1:] if line.lstrip().startswith(("%", "!")) else line
-                     for line in source.split("\n"))
-
-
 _NOT_CODE = {tokenize.COMMENT, tokenize.STRING, tokenize.NL, tokenize.ENCODING}
 
 
 def code_tokens(source):
     """The code of a cell without its comments and strings: (type, text) tokens."""
-    tokens = tokenize.generate_tokens(io.StringIO(_masked(source)).readline)
+    tokens = tokenize.generate_tokens(io.StringIO(translation.python_only(source)).readline)
     return [(t.type, t.string) for t in tokens if t.type not in _NOT_CODE]
 
 
 def code_problem(english, translated):
     """Why a translated code cell is not the English code (None: it is)."""
     try:
-        ast.parse(_masked(translated))
+        ast.parse(translation.python_only(translated))
     except SyntaxError as exc:
         return (f"no longer parses as Python ({exc.msg}, line {exc.lineno}): a translated "
                 "string probably holds its own quote character (use “ ” in Chinese text) "

@@ -31,6 +31,7 @@ import string
 from pathlib import Path
 
 from .jupyter import grade_id, is_test
+from .translation import python_only
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HIDDEN_FLAG = "hidden"
@@ -116,11 +117,6 @@ def _hidden_lines(source):
     return hidden
 
 
-def _strip_magics(source):
-    return "\n".join("#" + line[1:] if line.lstrip().startswith(("%", "!")) else line
-                     for line in source.split("\n"))
-
-
 def _docstrings(tree):
     """The string nodes that are docstrings (never shown in a message)."""
     found = set()
@@ -141,7 +137,7 @@ def extract(source):
     a rule named in a sentence), which ``i18n.translate`` finds inside a
     message's placeholders."""
     try:
-        tree = ast.parse(_strip_magics(source))
+        tree = ast.parse(python_only(source))
     except SyntaxError:
         return []
     hidden = _hidden_lines(source)

@@ -139,12 +139,17 @@ def _line_offsets(source):
     return offsets
 
 
+def python_only(source):
+    """IPython magics and shell lines as comments (same length), so Python's
+    tokenizer and parser read the cell."""
+    return "\n".join("#" + line[1:] if line.lstrip().startswith(("%", "!")) else line
+                     for line in source.split("\n"))
+
+
 def _code_units(source):
     spans = _solution_spans(source)
     offsets = _line_offsets(source)
-    # IPython magics and shell lines are not Python: hide them from the tokenizer.
-    masked = "\n".join("#" + line[1:] if line.lstrip().startswith(("%", "!")) else line
-                       for line in source.split("\n"))
+    masked = python_only(source)
     shown = _shown_strings(masked)
     units = []
     try:
