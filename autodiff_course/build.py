@@ -6,15 +6,26 @@ From the one edited source, ``course/notebooks/<assignment>/*.py``:
 2. ``nbgrader generate_assignment``: the student versions in ``course/release/``;
 3. ``nbgrader generate_solution``: the solutions, without hidden tests, in
    ``course/solution/``;
-4. verify: no solution code or hidden test in a student version, no hidden
-   test in a solution; every source notebook runs clean in a fresh kernel
-   and scores full marks; every autograded test cell fails on the student
-   version (a test that passes on an empty answer gives free points).
+4. the translated editions (``editions.py``): for each language of
+   ``course/translations/``, ``release/<a>/<nb>.<lang>.ipynb`` and
+   ``solution/<a>/<nb>.<lang>.ipynb`` from the English ones through the
+   catalogs, and the notation card's translation; the test cells' messages
+   (``messages.py``): ``translations/<lang>/messages/<a>.po`` merged and
+   checked, the visible tests' ``release/<a>/messages.<lang>.po``; a missing,
+   stale or broken translation is a problem;
+5. verify: no solution code or hidden test in a student version, no hidden
+   test in a solution; every source notebook and every translated solution
+   runs clean in a fresh kernel and scores full marks, without a missing
+   glyph in a figure; every autograded test cell fails on the English
+   student version (a test that passes on an empty answer gives free
+   points); the editions have the same cells, code, tests, grade ids and
+   points, so a translated student version's tests fail with the English.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import re
 import shutil
 import sys
 import time
@@ -24,9 +35,11 @@ from pathlib import Path
 
 import nbformat
 
+from . import editions, messages
 from .authoring import to_notebook, write_notebook
 from .course import assignments
 from .jupyter import NotebookRunner, grade_id, is_grade, nbgrader
+from .translation import language_tag, languages
 
 # Workers are started fresh, not forked: forking a process that runs threads
 # (a test runner, ZeroMQ) can leave the child waiting on a lock forever.
@@ -61,6 +74,8 @@ class Run:
     scores: dict = field(default_factory=dict)  # grade_id -> (score, max_score)
     errors: list = field(default_factory=list)  # ids/indices of cells that raised
     messages: dict = field(default_factory=dict)  # grade_id -> last error line
+    font_warnings: list = field(default_factory=list)  # matplotlib could not draw a glyph
+    seconds: float = 0.0  # how long the run took
 
     @property
     def total(self):
@@ -76,12 +91,18 @@ def execute(path, timeout=120):
     and score its autograded cells the way nbgrader does."""
     from nbgrader.utils import determine_grade
 
+    started = time.perf_counter()
     nb = NotebookRunner(nbformat.read(path, as_version=4), Path(path).parent,
                         timeout=timeout).run_all()
-    run = Run(str(path))
+    run = Run(str(path), seconds=time.perf_counter() - started)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        for out in cell.outputs:
+            if out.output_type == "stream":
+                run.font_warnings += [f"cell {index}: {found.group(0)}"
+                                      for line in out.text.splitlines()
+                                      if (found := _FONT_WARNING.search(line))]
         failed = [o for o in cell.outputs if o.output_type == "error"]
         if failed:
             run.errors.append(grade_id(cell) or index)
@@ -90,6 +111,10 @@ def execute(path, timeout=120):
             if failed:
                 run.messages[grade_id(cell)] = f"{failed[0].ename}: {failed[0].evalue}"
     return run
+
+
+# what matplotlib prints when a figure's text lacks a font for some character
+_FONT_WARNING = re.compile(r"Glyph \d+ .*missing from.*|findfont: Font family .* not found.*")
 
 
 def check_text(course, assignment):
@@ -123,47 +148,83 @@ def run_notebooks(paths, jobs=2):
 
 
 def verify(course, names, jobs=2, log=print):
-    """Run every source and student notebook; return a list of problems."""
+    """Run every source notebook, translated solution and English student
+    notebook; return a list of problems."""
+    course = Path(course)
+    langs = languages(course)
     problems = []
     for a in names:
         problems += check_text(course, a)
-    sources = [p for a in names for p in sorted((Path(course) / "source" / a).glob("*.ipynb"))]
-    releases = [p for a in names for p in sorted((Path(course) / "release" / a).glob("*.ipynb"))]
+        for lang in langs:
+            problems += editions.compare_assignment(course, a, lang)
+    sources = [p for a in names for p in sorted((course / "source" / a).glob("*.ipynb"))]
+    sources += [p for a in names for p in sorted((course / "solution" / a).glob("*.ipynb"))
+                if editions.is_edition(p)]
+    # the English student versions only: a translated one has the same answer
+    # stubs and byte-identical tests (``compare_assignment``), so its tests fail
+    # exactly when the English ones do, and its translated cells ran above
+    releases = [p for a in names for p in sorted((course / "release" / a).glob("*.ipynb"))
+                if not editions.is_edition(p)]
     runs = run_notebooks(sources + releases, jobs)
     for run in runs[:len(sources)]:
         if run.errors or run.total != run.max_total:
             problems.append(f"{run.path}: the solution scores {run.total}/{run.max_total}; "
                             f"cells that raised: {run.errors} {run.messages}")
         else:
-            log(f"  ok  {run.path}: full marks {run.total}/{run.max_total}, no errors")
+            log(f"  ok  {run.path}: full marks {run.total}/{run.max_total}, no errors "
+                f"({run.seconds:.0f} s)")
     for run in runs[len(sources):]:
         passing = [g for g, (s, m) in run.scores.items() if s > 0]
         if passing:
             problems.append(f"{run.path}: test cell(s) {passing} pass on the student version")
         else:
             log(f"  ok  {run.path}: every one of {len(run.scores)} test cells fails "
-                "on the student version")
+                f"on the student version ({run.seconds:.0f} s)")
+    translated = sum(r.seconds for r in runs if editions.is_edition(r.path))
+    if translated:
+        log(f"  the translated editions took {translated:.0f} s of "
+            f"{sum(r.seconds for r in runs):.0f} s of notebook runs")
+    for run in runs:
+        if run.font_warnings:
+            problems.append(f"{run.path}: a figure lacks a font for some characters (install "
+                            "Debian's fonts-noto-cjk; if it is installed, delete matplotlib's "
+                            "font cache, ~/.cache/matplotlib, which predates it): "
+                            + "; ".join(run.font_warnings[:3]))
     return problems
 
 
 def build(course, names=None, do_verify=True, jobs=2, log=print):
     course = Path(course)
     names = names or assignments(course)
+    langs = languages(course)
     started = time.perf_counter()
     for a in names:
         written = write_sources(course, a)
         log(f"source   {a}: {', '.join(p.name for p in written)}")
+    problems = []
     for page in sorted((course / "notebooks").glob("*.md")):  # pages every notebook links to
         for folder in ("source", "release"):
             (course / folder).mkdir(exist_ok=True)
             shutil.copy2(page, course / folder / page.name)
+    for lang in langs:
+        problems += editions.write_pages(course, lang)
     for a in names:
         nbgrader(course, "generate_assignment", a, "--force")
         nbgrader(course, "generate_solution", a, "--force")
         log(f"release  {a}, solution {a}")
+        for lang in langs:
+            found = editions.write_editions(course, a, lang)
+            # the test cells' messages: the instructor's catalog merged and
+            # checked, the visible tests' beside the release notebooks
+            found += messages.build_messages(course, a, language_tag(lang))
+            problems += found
+            log(f"{lang:8} {a}: " + (f"{len(found)} translation problem(s)" if found
+                                      else "release and solution, test messages"))
     if do_verify:
-        problems = verify(course, names, jobs, log)
+        problems += verify(course, names, jobs, log)
     else:
-        problems = [p for a in names for p in check_text(course, a)]
+        problems += [p for a in names for p in check_text(course, a)]
+        problems += [p for a in names for lang in langs
+                     for p in editions.compare_assignment(course, a, lang)]
     log(f"built {len(names)} assignment(s) in {time.perf_counter() - started:.1f} s")
     return problems

@@ -15,9 +15,12 @@ The instructor's tools of autodiff-course. Run them inside the course folder
 (the one with nbgrader_config.py) or pass --course FOLDER.
 
 commands:
-  build     regenerate source/, release/ and solution/ from notebooks/*.py and
-            verify them (full marks for the solutions, every test failing on
-            the student version, no solution or hidden test leaked)
+  build     regenerate source/, release/ and solution/ from notebooks/*.py,
+            with the translated editions (release/<a>/<nb>.zh-CN.ipynb, ...)
+            from translations/<lang>/*.po, and verify them (full marks for the
+            solutions, every test failing on the student version, no solution
+            or hidden test leaked, the editions' tests identical); fails on a
+            missing, stale or broken translation
   verify    run only the checks of build on what is built
   grade     grade every collected submission of an assignment: sandboxed,
             rebuilt from the course's own cells, on every core (or on a Dask
@@ -29,6 +32,14 @@ commands:
   export    the grades of an assignment (gradebook, manual grades included)
             as the CSV Canvas or Moodle imports, through your roster
   mutate    mutation-test the test cells of the built source notebooks
+  translations update [--lang zh_CN]
+            after the English changed: bring the PO catalogs in step (new
+            English as untranslated entries, changed English keeps its old
+            translation marked fuzzy with the previous English beside it) for
+            the translators (docs/translating.md)
+  translations check [--lang zh_CN]
+            what the build would reject in the catalogs, without building:
+            missing, stale (fuzzy) or broken translations
   publish   write the student edition (release notebooks, the engine, Binder
             and conda set-ups, a student README; no solutions or hidden tests)
             to a new folder, ready to push as the students' repository
@@ -119,6 +130,28 @@ def parser():
                    help="only N mutants per exercise (a fixed choice) and the listed "
                         "equivalents: a quick check")
     _course_option(m)
+    t = sub.add_parser("translations", help="keep the translation catalogs in step with the "
+                       "English (update) and check them (check)",
+                       description="The PO catalogs of the translated editions, "
+                       "translations/<lang>/<assignment>.po (docs/translating.md).")
+    tsub = t.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tu = tsub.add_parser("update", help="merge the current English into the catalogs",
+                         description="Merge the English of notebooks/*/*.py and the notation "
+                         "card into translations/<lang>/*.po: new English becomes an "
+                         "untranslated entry, changed English keeps its old translation "
+                         "marked fuzzy (stale) with the previous English (#| msgid), English "
+                         "that is gone becomes obsolete (#~). Then translate and review in a "
+                         "PO editor (Poedit, Lokalize, ...).")
+    tc = tsub.add_parser("check", help="list what the build would reject in the catalogs",
+                         description="List every missing, stale (fuzzy) or broken "
+                         "translation (math, code spans, link targets or placeholders "
+                         "changed, a forbidden glossary variant, traditional characters); "
+                         "exit status 1 if there is one.")
+    for action in (tu, tc):
+        action.add_argument("--lang", action="append", metavar="LANG",
+                            help="a catalog folder under translations/, e.g. zh_CN "
+                            "(default: every language of the course; repeatable)")
+        _course_option(action)
     pub = sub.add_parser("publish", help="write the student edition to a new folder",
                          description="Write the student edition: a repository students "
                          "may see (release notebooks, autodiff_ref, Binder, README).")
@@ -261,8 +294,37 @@ def _publish(args):
     return 0
 
 
+def _translations(args):
+    from . import translation
+    from .course import CourseError
+
+    course = _course(args)
+    known = translation.languages(course)
+    langs = args.lang or known
+    if not langs:
+        raise CourseError(f"{course}/translations/ holds no language: create "
+                          "translations/<lang>/ (e.g. zh_CN) and run "
+                          "`autodiff-course translations update --lang <lang>`")
+    if args.action == "update":
+        for lang in langs:
+            for state in translation.update(course, lang):
+                new = f", {state.new} new" if state.new else ""
+                print(state.line() + new)
+        return 0
+    problems = []
+    for lang in langs:
+        if lang not in known:
+            raise CourseError(f"no catalogs for {lang!r} in {course}/translations/ "
+                              f"(known: {', '.join(known) or 'none'})")
+        problems += translation.check(course, lang)
+    if not problems:
+        print(f"catalogs of {', '.join(langs)}: complete and current")
+    return _report(problems)
+
+
 COMMANDS = {"build": _build, "verify": _verify, "grade": _grade, "report": _class_report,
-            "export": _export, "mutate": _mutate, "publish": _publish}
+            "export": _export, "mutate": _mutate, "translations": _translations,
+            "publish": _publish}
 
 
 if __name__ == "__main__":

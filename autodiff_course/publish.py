@@ -18,10 +18,13 @@ from pathlib import Path
 
 import nbformat
 
+from . import editions
+
 EDITION = Path(__file__).resolve().parent / "edition"  # the student edition's own files
 NAME = "autodiff-notebooks"
 # what students need of the course's dependencies (jupytext is for authoring)
-LEFT_OUT = {"jupytext"}
+# and zhon (the build's check of the translations)
+LEFT_OUT = {"jupytext", "zhon"}
 
 
 def student_requirements():
@@ -45,11 +48,18 @@ def _title(nb_path):
     return ""
 
 
-def _table(release):
-    rows = ["| # | assignment | notebook |", "|---|---|---|"]
+def _table(release, tag=None):
+    """The notebooks of one edition (English: ``tag`` None) as a markdown table."""
+    heading = ("| # | assignment | notebook |" if tag is None else "| # | 作业 | 笔记本 |")
+    rows = [heading, "|---|---|---|"]
     for folder in sorted(p for p in release.iterdir() if p.is_dir()):
-        for nb in sorted(folder.glob("*.ipynb")):
-            rows.append(f"| {folder.name[:2]} | `{folder.name}` | {_title(nb)} |")
+        for nb in editions.english_notebooks(folder):
+            if tag is not None:
+                nb = nb.with_name(f"{nb.stem}.{tag}{nb.suffix}")
+                if not nb.exists():
+                    continue
+            rows.append(f"| {folder.name[:2]} | `{folder.name}` | [{_title(nb)}]"
+                        f"(notebooks/{folder.name}/{nb.name}) |")
     return "\n".join(rows)
 
 
@@ -69,6 +79,9 @@ dependencies = [
 
 [tool.setuptools.packages.find]
 include = ["autodiff_ref*"]
+
+[tool.setuptools.package-data]
+autodiff_ref = ["locale/*.po"]
 '''
 
 
@@ -105,10 +118,14 @@ def publish(course, folder, log=print):
     (folder / "binder" / "environment.yml").write_text(
         "# Binder builds from this folder; postBuild installs the engine.\n"
         + _environment(requirements, f"{NAME}-binder", "python=3.11"))
-    shutil.copy2(EDITION / "binder" / "postBuild", folder / "binder" / "postBuild")
+    for name in ("postBuild", "apt.txt"):  # apt.txt: the CJK font of the Chinese figures
+        shutil.copy2(EDITION / "binder" / name, folder / "binder" / name)
     shutil.copy2(EDITION / "nbgrader_config.py", folder / "nbgrader_config.py")
     readme = (EDITION / "README.md").read_text().replace("$NOTEBOOK_TABLE", _table(release))
     (folder / "README.md").write_text(readme)
+    zh = (EDITION / "README.zh-CN.md").read_text().replace("$NOTEBOOK_TABLE",
+                                                           _table(release, "zh-CN"))
+    (folder / "README.zh-CN.md").write_text(zh)
     (folder / ".gitignore").write_text("__pycache__/\n*.pyc\n.ipynb_checkpoints/\n.venv/\n"
                                        "*.egg-info/\n")
     count = len(list((folder / "notebooks").glob("*/*.ipynb")))

@@ -29,8 +29,10 @@ from pathlib import Path
 
 import nbformat
 
+from .editions import EDITIONS, edition_name, english_notebooks
 from .jupyter import grade_id, is_solution
-from .grading.submission import find_notebooks
+from .grading.language import choose_editions
+from .grading.submission import find_notebooks, read_submission
 from .grading.template import templates
 
 K = 10  # characters of filtered code per k-gram (a filtered line is ~10-40)
@@ -64,7 +66,7 @@ def class_answers(course, assignment):
     answers = {}
     for sub_dir in sorted((course / "submitted").glob(f"*/{assignment}")):
         student = sub_dir.parent.name
-        for name, (nb, _) in find_notebooks(sub_dir, tmpl).items():
+        for name, (nb, _) in _worked_notebooks(sub_dir, tmpl).items():
             wanted = {grade_id(c) for c in tmpl[name].release.cells
                       if is_solution(c) and c.cell_type == "code"}
             for cell in (nb.cells if nb is not None else []):
@@ -74,14 +76,31 @@ def class_answers(course, assignment):
     return answers
 
 
+def _worked_notebooks(sub_dir, tmpl):
+    """``find_notebooks`` on the edition each notebook was worked in (the
+    grader's choice, ``language.choose_editions``)."""
+    import tempfile
+
+    files, _, _ = choose_editions(read_submission(sub_dir), tmpl)
+    with tempfile.TemporaryDirectory(prefix="autodiff-similarity-") as tmp:
+        for name, data in files.items():
+            if name.endswith(".ipynb") and Path(name).name == name:
+                (Path(tmp) / name).write_bytes(data)
+        return find_notebooks(tmp, tmpl)
+
+
 def scaffolding(course, assignment):
     """``{"notebook:grade id": text}``: the release stub and the reference solution
-    of each code answer cell, the code every student is expected to share."""
+    of each code answer cell, the code every student is expected to share (the
+    stubs of every language's edition included: their translated docstrings
+    are shared too)."""
     course = Path(course)
     out = {}
-    for release in sorted((course / "release" / assignment).glob("*.ipynb")):
+    for release in english_notebooks(course / "release" / assignment):
         source = nbformat.read(course / "source" / assignment / release.name, as_version=4)
-        for nb in (nbformat.read(release, as_version=4), source):
+        editions = [release.with_name(edition_name(release.name, lang)) for lang in EDITIONS]
+        for nb in [nbformat.read(release, as_version=4), source] + \
+                [nbformat.read(p, as_version=4) for p in editions if p.exists()]:
             for cell in nb.cells:
                 if is_solution(cell) and cell.cell_type == "code":
                     key = f"{release.name}:{grade_id(cell)}"

@@ -18,6 +18,13 @@ Typical use in a test cell::
     grading.assert_close(central_difference(np.sin, 1.0, 1e-5), np.cos(1.0),
                          name="central_difference(sin, 1.0, 1e-5)", rtol=1e-8)
     grading.check_vjp(matmul_backward, lambda a, b: a @ b, [(3, 4), (4, 2)])
+
+Every sentence is an English template with named placeholders (``_say``);
+``use_language("zh-CN")``, called by the setup cell of the Chinese notebook,
+makes the helper write them in Chinese (``autodiff_ref.i18n``: the engine's
+catalog plus the test messages of the notebook's folder). The language is
+the notebook's choice, never the machine's locale, and the error classes
+(the categories) are the same in every language.
 """
 
 from __future__ import annotations
@@ -25,9 +32,12 @@ from __future__ import annotations
 import contextlib
 import re
 import textwrap
+import unicodedata
+from pathlib import Path
 
 import numpy as np
 
+from . import i18n
 from .function import sum_to_shape
 from .gradcheck import numerical_jacobian
 from .tensor import Tensor
@@ -35,12 +45,73 @@ from .tensor import Tensor
 
 WIDTH = 78  # explanations wrap here: Validate's dialog clips long lines
 
+# The language the helper writes in (``use_language``): its code and catalog.
+_LANGUAGE = {"code": i18n.ENGLISH, "catalog": i18n.Catalog()}
+
+
+def use_language(language="en", messages=None):
+    """Write every explanation, ``exercise`` and ``passed`` line in ``language``
+    (``"en"``, the default, or ``"zh-CN"``), for this kernel.
+
+    The catalog is the engine's own sentences plus the notebook's test
+    messages, ``messages.<language>.po`` in the current folder (the
+    notebook's) or the file ``messages``. The setup cell of the Chinese
+    notebook calls this; the machine's locale plays no part.
+    """
+    if language == i18n.ENGLISH:
+        _LANGUAGE.update(code=language, catalog=i18n.Catalog())
+        return
+    engine = i18n.engine_catalog(language)  # raises for a language it does not know
+    path = Path(messages) if messages else Path.cwd() / f"messages.{language}.po"
+    _LANGUAGE.update(code=language, catalog=i18n.Catalog(engine, i18n.load_po(path)))
+
+
+def language():
+    """The language the helper writes in (``use_language``)."""
+    return _LANGUAGE["code"]
+
+
+def _say(template, **fields):
+    """An English sentence from its template (the msgid of the catalogs);
+    translated, if a language is chosen, when it is raised or printed."""
+    return template.format(**fields)
+
+
+def _local(text):
+    return i18n.translate(text, _LANGUAGE["code"], _LANGUAGE["catalog"])
+
+
+def _width(text):
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+_CJK_TOKEN = re.compile(r"\([^()]*\)|`[^`]*`|[\u2e80-\u9fff\uff00-\uffef][，。：；、！？）」]*"
+                        r"|[^\s\u2e80-\u9fff\uff00-\uffef]+[，。：；、！？）」]*|\s+")
+
+
+def _wrap_wide(part):
+    """Wrap a line holding Chinese at ``WIDTH`` columns (a Chinese character
+    is two): break between characters or at spaces, never inside a
+    parenthesised shape or a code span, never before closing punctuation."""
+    lines, line = [], ""
+    for token in _CJK_TOKEN.findall(part):
+        if line and _width(line) + _width(token.rstrip()) > WIDTH:
+            lines.append(line.rstrip())
+            line = "" if token.isspace() else token
+        else:
+            line += token
+    lines.append(line.rstrip())
+    return "\n".join(lines)
+
 
 def _wrap(text):
     """Wrap long lines at spaces, never inside a parenthesised shape like (4, 2)."""
     keep = "\u00a0"  # a placeholder space that textwrap does not break at
     lines = []
     for part in str(text).split("\n"):
+        if _width(part) != len(part):
+            lines.append(_wrap_wide(part))
+            continue
         part = re.sub(r"\([^()]*\)", lambda m: m.group(0).replace(" ", keep), part)
         wrapped = textwrap.fill(part, WIDTH, break_long_words=False, break_on_hyphens=False)
         lines.append(wrapped.replace(keep, " ") if len(part) > WIDTH else part.replace(keep, " "))
@@ -59,7 +130,7 @@ class GradingError(AssertionError):
     category = "check_failed"  # a test cell's own check (its message says what)
 
     def __init__(self, message=""):
-        super().__init__(_wrap(message))
+        super().__init__(_wrap(_local(message)))
 
 
 class ExerciseNotWritten(GradingError):
@@ -165,13 +236,14 @@ def exercise(number, name, *, needs=()):
         where = _unwritten_function(exc)
         for other_number, other in needs:
             if where == other:
-                raise ExerciseNotWritten(
-                    f"Exercise {number} (`{name}`) uses exercise {other_number} "
-                    f"(`{other}`), which is not written yet: finish exercise "
-                    f"{other_number} first.") from None
-        raise ExerciseNotWritten(
-            f"Exercise {number} (`{name}`) is not written yet: replace "
-            "`raise NotImplementedError()` with your code.") from None
+                raise ExerciseNotWritten(_say(
+                    "Exercise {number} (`{name}`) uses exercise {other_number} (`{other}`), "
+                    "which is not written yet: finish exercise {other_number} first.",
+                    number=number, name=name, other_number=other_number,
+                    other=other)) from None
+        raise ExerciseNotWritten(_say(
+            "Exercise {number} (`{name}`) is not written yet: replace "
+            "`raise NotImplementedError()` with your code.", number=number, name=name)) from None
 
 
 def _unwritten_function(exc):
@@ -185,7 +257,7 @@ def _unwritten_function(exc):
 
 def passed(name, what="the visible tests"):
     """The one line a passing test cell prints."""
-    print(f"\u2713 {name} passes {what}")
+    print(_local(_say("\u2713 {name} passes {what}", name=name, what=what)))
 
 
 def _array(x):
@@ -228,87 +300,112 @@ def diagnose(got, expected, *, rtol=1e-6, atol=1e-8, name="your result",
 def _diagnosis(got, expected, rtol, atol, name, without_upstream):
     """(category, sentence) or None; see ``diagnose``."""
     if got is None:
-        return ("returned_nothing",
-                (f"{name} is None: the function returned nothing. Did you forget "
-                "`return`?"))
+        return ("returned_nothing", _say(
+            "{name} is None: the function returned nothing. Did you forget `return`?",
+            name=name))
     try:
         g = np.asarray(_array(got), dtype=np.float64)
     except (TypeError, ValueError):
-        return ("not_an_array", f"{name} should be a number or an array, got {type(got).__name__}")
+        return ("not_an_array", _say("{name} should be a number or an array, got {type}",
+                                     name=name, type=type(got).__name__))
     e = np.asarray(_array(expected), dtype=np.float64)
     if not np.all(np.isfinite(g)):
-        return ("not_finite", (f"{name} contains NaN or infinity (at index "
-                f"{tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])}): look for a "
-                "division by zero, a log of a non-positive number or an overflow."))
+        return ("not_finite", _say(
+            "{name} contains NaN or infinity (at index {index}): look for a division by "
+            "zero, a log of a non-positive number or an overflow.", name=name,
+            index=tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])))
     if g.shape != e.shape:
         if e.ndim == 0:
-            return ("wrong_shape",
-                    f"{name} should be a single number, got an array of shape {_shape(g.shape)}.")
+            return ("wrong_shape", _say(
+                "{name} should be a single number, got an array of shape {got}.",
+                name=name, got=_shape(g.shape)))
         if g.ndim == 0:
-            return ("wrong_shape",
-                    f"{name} should be an array of shape {_shape(e.shape)}, got a single number.")
+            return ("wrong_shape", _say(
+                "{name} should be an array of shape {expected}, got a single number.",
+                name=name, expected=_shape(e.shape)))
         if g.ndim == 2 and g.shape == e.shape[::-1] and _close(g.T, e, rtol, atol):
-            return ("transposed", (f"{name} is transposed: expected shape {_shape(e.shape)}, got "
-                    f"{_shape(g.shape)}, and its transpose is the right answer."))
+            return ("transposed", _say(
+                "{name} is transposed: expected shape {expected}, got {got}, and its "
+                "transpose is the right answer.", name=name, expected=_shape(e.shape),
+                got=_shape(g.shape)))
         summed = sum_to_shape(g, e.shape)
         if summed is not None and _close(summed, e, rtol, atol):
-            axes = _broadcast_axes(g.shape, e.shape)
-            return ("missing_broadcast_sum",
-                    (f"{name} has shape {_shape(g.shape)} but must have the input's shape "
-                    f"{_shape(e.shape)}: it is missing the sum over the broadcast "
-                    f"axis/axes {tuple(axes)}. An input that was broadcast is used "
-                    "several times, so its gradient is the sum of the copies' gradients."))
+            return ("missing_broadcast_sum", _say(
+                "{name} has shape {got} but must have the input's shape {expected}: it is "
+                "missing the sum over the broadcast axis/axes {axes}. An input that was "
+                "broadcast is used several times, so its gradient is the sum of the copies' "
+                "gradients.", name=name, got=_shape(g.shape), expected=_shape(e.shape),
+                axes=tuple(_broadcast_axes(g.shape, e.shape))))
         if g.size == e.size and _close(g.reshape(e.shape), e, rtol, atol):
-            return ("needs_reshape", (f"{name} has the right values but the wrong shape: expected "
-                    f"{_shape(e.shape)}, got {_shape(g.shape)} (reshape it)."))
-        return ("wrong_shape",
-                f"{name} has the wrong shape: expected {_shape(e.shape)}, got {_shape(g.shape)}.")
+            return ("needs_reshape", _say(
+                "{name} has the right values but the wrong shape: expected {expected}, got "
+                "{got} (reshape it).", name=name, expected=_shape(e.shape),
+                got=_shape(g.shape)))
+        return ("wrong_shape", _say("{name} has the wrong shape: expected {expected}, got {got}.",
+                                    name=name, expected=_shape(e.shape), got=_shape(g.shape)))
     if _close(g, e, rtol, atol):
         return None
     if np.any(e) and _close(-g, e, rtol, atol):
-        return ("wrong_sign", f"{name} has the wrong sign: it is exactly minus the correct value.")
+        return ("wrong_sign", _say(
+            "{name} has the wrong sign: it is exactly minus the correct value.", name=name))
     if g.ndim == 2 and g.shape[0] == g.shape[1] and _close(g.T, e, rtol, atol):
-        return ("transposed", f"{name} is transposed: its transpose is the right answer.")
+        return ("transposed", _say("{name} is transposed: its transpose is the right answer.",
+                                   name=name))
     if without_upstream is not None:
         w = np.asarray(_array(without_upstream), dtype=np.float64)
         if w.shape == g.shape and _close(g, w, rtol, atol):
-            return ("ignores_upstream",
-                    (f"{name} ignores the upstream gradient: it equals the result for an "
-                    "upstream gradient of all ones. Multiply by grad_output (chain rule)."))
+            return ("ignores_upstream", _say(
+                "{name} ignores the upstream gradient: it equals the result for an upstream "
+                "gradient of all ones. Multiply by grad_output (chain rule).", name=name))
     denom = float(np.vdot(e, e))
     if denom > 0 and e.size > 1:
         factor = float(np.vdot(g, e)) / denom
         if abs(factor) > 1e-12 and _close(g, factor * e, max(rtol, 1e-9), atol) and \
                 not np.isclose(factor, 1.0):
             nice = min((2.0, 0.5, 3.0, 1 / 3, 4.0, 0.25), key=lambda c: abs(c - abs(factor)))
-            hint = f" (about {nice:g}x)" if np.isclose(abs(factor), nice, rtol=1e-3) else ""
-            return ("constant_factor",
-                    (f"{name} is off by a constant factor: every value is {factor:.6g} times "
-                    f"the correct one{hint}. Check constants such as 2, 1/2 or 1/n."))
+            if np.isclose(abs(factor), nice, rtol=1e-3):
+                return ("constant_factor", _say(
+                    "{name} is off by a constant factor: every value is {factor} times the "
+                    "correct one (about {nice}x). Check constants such as 2, 1/2 or 1/n.",
+                    name=name, factor=f"{factor:.6g}", nice=f"{nice:g}"))
+            return ("constant_factor", _say(
+                "{name} is off by a constant factor: every value is {factor} times the "
+                "correct one. Check constants such as 2, 1/2 or 1/n.",
+                name=name, factor=f"{factor:.6g}"))
     if rtol <= 1e-9 and np.allclose(g, e, rtol=1e-4, atol=atol):
         worst = float(np.max(np.abs(g - e) / np.maximum(np.abs(e), 1e-300)))
-        return ("not_exact",
-                (f"{name} is close but not exact: it agrees only to a relative error of "
-                f"about {worst:.0e}. That is what a numerical approximation (finite "
-                "differences) gives; this exercise asks for the exact value from a formula."))
+        return ("not_exact", _say(
+            "{name} is close but not exact: it agrees only to a relative error of about "
+            "{error}. That is what a numerical approximation (finite differences) gives; this "
+            "exercise asks for the exact value from a formula.", name=name,
+            error=f"{worst:.0e}"))
     if e.size == 1 and e.item() != 0:  # one number: name the factor only if it is telling
         factor = float(g.item() / e.item())
         for nice in (2.0, 0.5, 3.0, 1 / 3, 4.0, 0.25, 10.0, 0.1):
             if np.isclose(abs(factor), nice, rtol=1e-4):
-                sign = "minus " if factor < 0 else ""
-                return ("constant_factor",
-                        (f"{name} is off by a factor of {sign}{nice:g}: expected "
-                        f"{e.item():.10g}, got {g.item():.10g}. Check constants such as "
-                        "2, 1/2 or 1/n."))
+                template = ("{name} is off by a factor of minus {factor}: expected {expected}, "
+                            "got {got}. Check constants such as 2, 1/2 or 1/n." if factor < 0
+                            else "{name} is off by a factor of {factor}: expected {expected}, "
+                            "got {got}. Check constants such as 2, 1/2 or 1/n.")
+                return ("constant_factor", _say(template, name=name, factor=f"{nice:g}",
+                                                expected=f"{e.item():.10g}",
+                                                got=f"{g.item():.10g}"))
     if e.size == 1:
-        return ("wrong_values", f"{name} is wrong: expected {e.item():.10g}, got {g.item():.10g}.")
+        return ("wrong_values", _say("{name} is wrong: expected {expected}, got {got}.",
+                                     name=name, expected=f"{e.item():.10g}",
+                                     got=f"{g.item():.10g}"))
     err = np.abs(g - e)
     idx = np.unravel_index(int(np.argmax(err)), g.shape) if g.ndim else ()
-    where = f" at index {tuple(int(i) for i in idx)}" if g.ndim else ""
     wrong = int(np.sum(~np.isclose(g, e, rtol=rtol, atol=atol)))
-    return ("wrong_values",
-            (f"{name} has wrong values: {wrong} of {g.size} differ; the largest error is"
-            f"{where}: expected {e[idx]:.10g}, got {g[idx]:.10g}."))
+    fields = dict(name=name, wrong=wrong, size=g.size, expected=f"{e[idx]:.10g}",
+                  got=f"{g[idx]:.10g}", index=tuple(int(i) for i in idx))
+    if g.ndim:
+        return ("wrong_values", _say(
+            "{name} has wrong values: {wrong} of {size} differ; the largest error is at index "
+            "{index}: expected {expected}, got {got}.", **fields))
+    return ("wrong_values", _say(
+        "{name} has wrong values: {wrong} of {size} differ; the largest error is: expected "
+        "{expected}, got {got}.", **fields))
 
 
 def assert_close(got, expected, *, name="your result", rtol=1e-6, atol=1e-8,
@@ -320,20 +417,29 @@ def assert_close(got, expected, *, name="your result", rtol=1e-6, atol=1e-8,
         raise CATEGORIES[code](sentence)
 
 
+def _bound(value, bound, name, hint, above):
+    if above:
+        template = ("{name} is {value}, but it should be above {bound}. {hint}" if hint
+                    else "{name} is {value}, but it should be above {bound}.")
+    else:
+        template = ("{name} is {value}, but it should be below {bound}. {hint}" if hint
+                    else "{name} is {value}, but it should be below {bound}.")
+    raise OutOfBoundsError(_say(template, name=name, value=f"{value:.6g}", bound=f"{bound:g}",
+                                hint=hint))
+
+
 def assert_less(value, bound, *, name="your result", hint=""):
     """Raise ``GradingError`` unless the number ``value`` is below ``bound``."""
     value = float(_array(value))
     if not value < bound:
-        raise OutOfBoundsError(f"{name} is {value:.6g}, but it should be below {bound:g}."
-                           + (f" {hint}" if hint else ""))
+        _bound(value, bound, name, hint, above=False)
 
 
 def assert_greater(value, bound, *, name="your result", hint=""):
     """Raise ``GradingError`` unless the number ``value`` is above ``bound``."""
     value = float(_array(value))
     if not value > bound:
-        raise OutOfBoundsError(f"{name} is {value:.6g}, but it should be above {bound:g}."
-                           + (f" {hint}" if hint else ""))
+        _bound(value, bound, name, hint, above=True)
 
 
 def assert_sum_of_parts(got, parts, *, name="your result", rtol=1e-10, atol=1e-12):
@@ -357,16 +463,18 @@ def assert_sum_of_parts(got, parts, *, name="your result", rtol=1e-10, atol=1e-1
             for combo in itertools.combinations(labels, r):
                 if _close(g, np.asarray(sum(values[c] for c in combo)), rtol * 10, atol * 10):
                     missing = [c for c in labels if c not in combo]
-                    raise MissingPathError(
-                        f"{name} is only the contribution of the path(s) through "
-                        f"{', '.join(combo)}; it misses the path(s) through "
-                        f"{', '.join(missing)}. The variable is used {len(labels)} times, so "
-                        f"its gradient is the sum of {len(labels)} contributions: add each "
-                        "one (+=); a second assignment (=) throws away what was added before.")
+                    raise MissingPathError(_say(
+                        "{name} is only the contribution of the path(s) through {found}; it "
+                        "misses the path(s) through {missing}. The variable is used {uses} "
+                        "times, so its gradient is the sum of {uses} contributions: add each "
+                        "one (+=); a second assignment (=) throws away what was added before.",
+                        name=name, found=", ".join(combo), missing=", ".join(missing),
+                        uses=len(labels)))
+    parts_text = ", ".join(_say("through {label} {value}", label=k,
+                                value=np.round(v, 6).tolist()) for k, v in values.items())
     assert_close(got, expected, rtol=rtol, atol=atol,
-                 name=f"{name} (the sum of one contribution per use: "
-                      + ", ".join(f"through {k} {np.round(v, 6).tolist()}"
-                                  for k, v in values.items()) + ")")
+                 name=_say("{name} (the sum of one contribution per use: {parts})",
+                           name=name, parts=parts_text))
 
 
 def numerical_vjp(forward, arrays, upstream, eps=1e-6):
@@ -392,7 +500,7 @@ def check_vjp(backward, forward, shapes, *, reference=None, rng=None, trials=2,
     test cell ending with it prints no stray value); raises ``GradingError``.
     """
     rng = np.random.default_rng() if rng is None else rng
-    names = names or [f"gradient {i}" for i in range(len(shapes))]
+    names = names or [_say("gradient {i}", i=i) for i in range(len(shapes))]
     for _ in range(trials):
         arrays = [rng.uniform(low, high, s) for s in shapes]
         if positive:
@@ -408,14 +516,17 @@ def check_vjp(backward, forward, shapes, *, reference=None, rng=None, trials=2,
             for i, x in enumerate(xs):
                 ref = np.zeros(x.shape) if x.grad is None else x.grad.data
                 if not np.allclose(ref, expected[i], rtol=1e-5, atol=1e-6):
-                    raise RuntimeError(f"the reference and finite differences disagree on "
-                                       f"{names[i]}: a bug in the test, not in your code")
+                    raise RuntimeError(_local(_say(
+                        "the reference and finite differences disagree on {name}: a bug in "
+                        "the test, not in your code", name=names[i])))
                 expected[i] = ref
         got = backward(g, *[a.copy() for a in arrays])
         got = list(got) if isinstance(got, (tuple, list)) else [got]
         if len(got) != len(shapes):
-            raise WrongCountError(f"backward must return {len(shapes)} gradient(s), one per "
-                               f"input, but returned {len(got)}.")
+            raise WrongCountError(_say(
+                "backward must return {count} gradient(s), one per input, but returned "
+                "{returned}.", count=len(shapes), returned=len(got)))
         for i, (gi, ei, wi) in enumerate(zip(got, expected, ones)):
-            where = f"{names[i]} (inputs of shape {', '.join(_shape(s) for s in shapes)})"
+            where = _say("{name} (inputs of shape {shapes})", name=names[i],
+                         shapes=", ".join(_shape(s) for s in shapes))
             assert_close(gi, ei, name=where, rtol=rtol, atol=atol, without_upstream=wi)

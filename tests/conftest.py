@@ -36,3 +36,17 @@ def built_course(built_master, tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
     shutil.copytree(master, course, dirs_exist_ok=True)
     return course, problems
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Long files first: with ``-n 2 --dist loadfile`` they then start early
+    and the quick files fill in the end, instead of one worker idling while
+    the other finishes a long file it began last. The servers (JupyterHub,
+    JupyterLab with a browser) go first of all: they run longest and spend
+    much of it waiting, leaving the CPU to the other worker."""
+    def files(marker):
+        return {item.path for item in items if item.get_closest_marker(marker)}
+
+    hub, browser, slow = files("hub"), files("browser"), files("slow")
+    items.sort(key=lambda item: (item.path not in hub, item.path not in browser,
+                                 item.path not in slow))

@@ -21,11 +21,13 @@ COURSE = REPO / "course"
 
 
 def copy_course(dest):
-    """A fresh copy of the course's inputs: sources and config, nothing generated."""
+    """A fresh copy of the course's inputs: sources, translation catalogs and
+    config, nothing generated."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(COURSE / "nbgrader_config.py", dest / "nbgrader_config.py")
     shutil.copytree(COURSE / "notebooks", dest / "notebooks")
+    shutil.copytree(COURSE / "translations", dest / "translations")
     return dest
 
 
@@ -151,3 +153,18 @@ def dask_cluster(folder, workers=2):
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def hidden_test_lines(source_nb):
+    """The lines (over 20 characters) of the hidden tests of a source notebook."""
+    lines = []
+    for cell in nbformat.read(source_nb, as_version=4).cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) > 20:
+                lines.append(line.strip())
+    return lines

@@ -133,5 +133,13 @@ def test_the_nbgrader_config_imports_only_the_record_module():
     imported = {n.module for n in ast.walk(ast.parse(config))
                 if isinstance(n, ast.ImportFrom) and n.module}
     assert {m for m in imported if m.startswith("autodiff")} == {"autodiff_course.grading.record"}
-    record = _imports()["autodiff_course.grading.record"]
-    assert record == set()  # and the record module pulls in nothing else of ours
+    graph = _imports()
+    # the record module pulls in nothing else of ours but the languages of
+    # feedback, which loads no grading machinery either
+    assert graph["autodiff_course.grading.record"] <= {"autodiff_course.grading.language",
+                                                     "autodiff_course.editions"}
+    assert graph["autodiff_course.grading.language"] <= {
+        "autodiff_ref.i18n", "autodiff_course.jupyter", "autodiff_course.translation",
+        "autodiff_course.editions"}
+    assert graph["autodiff_course.editions"] <= {
+        "autodiff_course.jupyter", "autodiff_course.translation"}

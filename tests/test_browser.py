@@ -4,11 +4,14 @@ Playwright with Debian's Chromium (no browser download).
 Opens the pilot's student notebook, runs all cells, moves the slider and
 sees the plot redraw, presses Validate and reads the verdict; once with the
 answers filled in (success) and once untouched (the failures are reported).
+Then the Chinese edition of the same notebook with JupyterLab's Chinese
+interface: it runs, and its figures are drawn with a CJK font.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -26,6 +29,24 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ASSIGNMENT, NOTEBOOK = "01_derivatives", "derivatives.ipynb"
+ZH_NOTEBOOK = "derivatives.zh-CN.ipynb"
+# Appended to the Chinese notebook: the fonts matplotlib resolves for one of
+# the notebook's Chinese figure titles (those a PDF of the figure embeds) and
+# the missing-glyph warnings drawing it raises, printed by the kernel.
+FONT_PROBE = """\
+import io, re, warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    probe, probe_ax = plt.subplots()
+    probe_ax.set_title(TITLE)
+    pdf = io.BytesIO()
+    probe.savefig(pdf, format="pdf")
+    plt.close(probe)
+fonts = sorted({f.decode() for f in re.findall(rb"/BaseFont /(?:[A-Z]{6}\\+)?([\\w-]+)",
+                                                pdf.getvalue())})
+glyphs = [str(w.message) for w in caught if "Glyph" in str(w.message)]
+print("title fonts:", ", ".join(fonts), "| missing glyphs:", len(glyphs))
+"""
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -47,6 +68,7 @@ def lab(built_course, tmp_path_factory):
     shutil.copy(course / "release" / ASSIGNMENT / NOTEBOOK, root / "untouched.ipynb")
     shutil.copy(course / "release" / ASSIGNMENT / NOTEBOOK, root / "done.ipynb")
     fill_in(root / "done.ipynb", solution_sources(course / "source" / ASSIGNMENT / NOTEBOOK))
+    _chinese_notebook(course, root)
     settings = root / "settings"
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
@@ -78,18 +100,77 @@ def lab(built_course, tmp_path_factory):
     server.wait(timeout=20)
 
 
+def _chinese_notebook(course, root):
+    """The Chinese edition, answers filled in, with FONT_PROBE at the end on
+    one of its Chinese figure titles; the files beside it (test messages)."""
+    import nbformat
+
+    release = course / "release" / ASSIGNMENT
+    for extra in release.glob("messages.*.po"):
+        shutil.copy(extra, root / extra.name)
+    target = root / ZH_NOTEBOOK
+    shutil.copy(release / ZH_NOTEBOOK, target)
+    fill_in(target, solution_sources(course / "source" / ASSIGNMENT / NOTEBOOK))
+    nb = nbformat.read(target, as_version=4)
+    titles = [t for c in nb.cells if c.cell_type == "code"
+              for t in re.findall(r'set_title\(f?"([^"{}]*[\u4e00-\u9fff][^"{}]*)"', c.source)]
+    assert titles, "no Chinese figure title in the Chinese notebook"
+    nb.cells.append(nbformat.v4.new_code_cell(f"TITLE = {titles[0]!r}\n" + FONT_PROBE))
+    nbformat.write(nb, target)
+
+
 def _open(browser, base, token, name):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{base}/lab/tree/{name}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-mod-idle, "
-                           "[data-status='idle']", timeout=180_000)
+    # the kernel has started and answers: its status in the toolbar is idle
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=180_000)
     return page
 
 
-def _run_all(page):
-    page.click("div.lm-MenuBar-itemLabel:text-is('Run')")
-    page.click("li.lm-Menu-item:has-text('Run All Cells')")
+def _diagnose(page, what):
+    """Fail with what the page shows: a screenshot, open dialogs, errors."""
+    shots = Path(os.environ.get("BROWSER_SHOTS", "test-artifacts/browser"))
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / f"{what.replace(' ', '-')}.png"
+    page.screenshot(path=str(shot), full_page=False)
+    dialogs = [d.inner_text() for d in page.query_selector_all(".jp-Dialog-content")]
+    errors = [e.inner_text()[:500] for e in page.query_selector_all(
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")]
+    status = page.get_attribute(".jp-Notebook-ExecutionIndicator", "data-status")
+    pytest.fail(f"{what}: kernel status {status!r}; dialogs {dialogs}; "
+                f"error outputs {errors[:3]}; screenshot {shot}")
+
+
+def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
+    """Run All Cells from the menu (``menu``: the labels of the menu and the
+    item) and wait for the selector ``until``. A Run All that did not start
+    (no cell ran) is given again once; a dialog, or a run that ended without
+    ``until``, fails with what the page shows."""
+    for attempt in range(2):
+        page.click(f"div.lm-MenuBar-itemLabel:text-is('{menu[0]}')")
+        page.click(f"li.lm-Menu-item:has-text('{menu[1]}')")
+        started, idle_since = time.time(), None
+        while time.time() < started + timeout:
+            found = page.query_selector(until)
+            if found and found.is_visible():
+                return found
+            if page.query_selector(".jp-Dialog-content"):
+                _diagnose(page, "dialog during Run All")
+            prompts = page.eval_on_selector_all(
+                ".jp-InputPrompt", "ps => ps.map(p => p.innerText.trim())")
+            ran = any(t not in ("[ ]:", "") for t in prompts)
+            idle = page.query_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+            idle_since = (idle_since or time.time()) if idle else None
+            if idle_since and time.time() - idle_since > 20:
+                if ran:
+                    _diagnose(page, f"Run All ended without {until}")
+                break  # nothing ran: the command was lost, give it once more
+            page.wait_for_timeout(500)
+        else:
+            _diagnose(page, f"no {until} {timeout} s after Run All")
+    _diagnose(page, "Run All did not start")
 
 
 def _validate(page):
@@ -104,8 +185,7 @@ def _validate(page):
 def test_student_runs_plots_slides_and_validates(lab):
     browser, base, token = lab
     page = _open(browser, base, token, "done.ipynb")
-    _run_all(page)
-    slider = page.wait_for_selector(".widget-slider", timeout=180_000)
+    slider = _run_all(page, until=".widget-slider")
     page.wait_for_selector(".jp-OutputArea-output img", timeout=180_000)
     images = page.locator(".jp-OutputArea-output img").count()
     assert images >= 2  # the static log-log plot and the widget's figure
@@ -132,3 +212,41 @@ def test_validate_reports_failures_on_untouched_notebook(lab):
     assert "failed" in verdict.lower() or "error" in verdict.lower(), verdict
     assert "NotImplementedError" in verdict, verdict
     page.close()
+
+
+def _interface_language(base, token, locale):
+    """JupyterLab's display language (Settings -> Language), for every page
+    opened from now on."""
+    import json
+
+    body = json.dumps({"raw": json.dumps({"locale": locale})}).encode()
+    request = urllib.request.Request(
+        f"{base}/lab/api/settings/@jupyterlab/translation-extension:plugin", data=body,
+        method="PUT", headers={"Authorization": f"token {token}",
+                               "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30)
+
+
+def test_chinese_notebook_in_the_chinese_interface_draws_with_a_cjk_font(lab):
+    """The Chinese edition with jupyterlab-language-pack-zh-CN chosen: the
+    menus are Chinese, Run All runs the notebook to its end, the figures'
+    Chinese titles resolve to Noto Sans CJK and nothing lacks a glyph."""
+    browser, base, token = lab
+    _interface_language(base, token, "zh_CN")
+    try:
+        page = _open(browser, base, token, ZH_NOTEBOOK)
+        menus = page.locator("div.lm-MenuBar-itemLabel").all_inner_texts()
+        assert "运行" in menus and "Run" not in menus, menus  # the Chinese interface
+        probe = _run_all(page, until=".jp-OutputArea-output:has-text('title fonts:')",
+                         menu=("运行", "运行所有单元格"))
+        line = probe.inner_text()
+        page.wait_for_selector(".jp-OutputArea-output img", timeout=60_000)
+        page.screenshot(path=str(Path(os.environ.get("BROWSER_SHOTS", "/tmp")) /
+                                 "lab-01-zh.png"))
+        outputs = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+        page.close()
+    finally:
+        _interface_language(base, token, "default")
+    assert "NotoSansCJK" in line and "missing glyphs: 0" in line, line
+    assert "Glyph" not in outputs and "findfont" not in outputs  # no warning in any cell
+    assert "Traceback" not in outputs

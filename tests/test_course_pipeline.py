@@ -74,3 +74,17 @@ def test_committed_release_matches_a_fresh_build(built_course):
         assert [(c.cell_type, c.source, c.metadata) for c in a.cells] == \
             [(c.cell_type, c.source, c.metadata) for c in b.cells], \
             f"course/release/{rel} is stale: run `autodiff-course build` and commit it"
+    # the visible tests' messages beside each Chinese notebook (grading.use_language)
+    fresh_po = {p.relative_to(course / "release") for p in (course / "release").glob("*/*.po")}
+    assert fresh_po == {p.relative_to(COURSE / "release")
+                        for p in (COURSE / "release").glob("*/*.po")}
+    assert {rel.parent for rel in fresh_po} == {rel.parent for rel in fresh}
+    for rel in fresh_po:
+        assert (COURSE / "release" / rel).read_bytes() == (course / "release" / rel).read_bytes(), \
+            f"course/release/{rel} is stale: run `autodiff-course build` and commit it"
+    pages = sorted(p.name for p in (course / "release").glob("*.md"))
+    assert "notation.zh-CN.md" in pages  # the translated notation card
+    for name in pages:
+        assert (COURSE / "release" / name).read_text() == \
+            (course / "release" / name).read_text(), \
+            f"course/release/{name} is stale: run `autodiff-course build` and commit it"

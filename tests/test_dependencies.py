@@ -46,3 +46,17 @@ def test_binder_post_build():
     for student in ("assignment-list", "validate-assignment"):
         assert student not in script  # left on
     assert "course/release" in script
+
+
+def test_chinese_edition_set_ups():
+    """The Chinese interface and the CJK font in every set-up: the language
+    pack with the course (so Binder and conda get it too), Debian's
+    fonts-noto-cjk for CI and Binder (both editions' Binder)."""
+    _, extras = _pyproject()
+    assert any(r.startswith("jupyterlab-language-pack-zh-CN") for r in extras["course"])
+    for env in ("environment.yml", "binder/environment.yml"):
+        pip, _ = _pip_list(env)
+        assert any(r.startswith("jupyterlab-language-pack-zh-CN") for r in pip), env
+    for apt in ("binder/apt.txt", "autodiff_course/edition/binder/apt.txt"):
+        assert "fonts-noto-cjk" in (REPO / apt).read_text().split(), apt
+    assert "fonts-noto-cjk" in (REPO / ".ci" / "run").read_text()

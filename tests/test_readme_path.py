@@ -19,7 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_helpers import COURSE, REPO, copy_course, fill_in, run, solution_sources
+from course_helpers import (COURSE, REPO, copy_course, fill_in, hidden_test_lines, run,
+                            solution_sources)
 
 pytestmark = pytest.mark.slow
 
@@ -42,16 +43,7 @@ def _tree_hash(folder):
 def _hidden_lines(source_nb, release_nb):
     """Lines of the hidden tests that appear nowhere in the student version."""
     public = "\n".join(c.source for c in nbformat.read(release_nb, as_version=4).cells)
-    lines = []
-    for cell in nbformat.read(source_nb, as_version=4).cells:
-        inside = False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and len(line.strip()) > 20 and line.strip() not in public:
-                lines.append(line.strip())
+    lines = [line for line in hidden_test_lines(source_nb) if line not in public]
     assert lines
     return lines
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,9 @@ def test_student_edition_holds_no_solution_or_hidden_test(edition):
     assert {p.relative_to(folder / "notebooks") for p in notebooks} == \
         {p.relative_to(course / "release") for p in (course / "release").glob("*/*.ipynb")}
     for nb in notebooks:  # no line of its solutions or hidden tests, however short
-        own = by_notebook[nb.relative_to(folder / "notebooks")]
+        # a Chinese notebook against the secrets of the English one it translates
+        own = by_notebook[nb.relative_to(folder / "notebooks").with_name(
+            nb.name.replace(".zh-CN.ipynb", ".ipynb"))]
         for cell in nbformat.read(nb, as_version=4).cells:
             found = {line.strip() for line in cell.source.splitlines()} & own
             assert not {f for f in found if len(f) > 8}, (nb, found)
@@ -81,6 +84,31 @@ def test_student_edition_readme_and_environment(edition):
         assert needed in readme, needed
     assert "nbgrader" in (folder / "pyproject.toml").read_text()
     assert "python=3.11" in (folder / "binder" / "environment.yml").read_text()
+
+
+def test_student_edition_carries_the_chinese_edition(edition):
+    """The Chinese notebooks beside the English ones, the Chinese notation
+    card, README.zh-CN.md linked from the README, the CJK font for Binder,
+    the Chinese interface; not the translators' tools."""
+    course, folder = edition
+    notebooks = sorted((folder / "notebooks").glob("*/*.ipynb"))
+    chinese = [p for p in notebooks if p.name.endswith(".zh-CN.ipynb")]
+    english = [p for p in notebooks if p not in chinese]
+    assert len(chinese) == 9 and len(english) == 9
+    assert (folder / "notebooks" / "notation.zh-CN.md").exists()
+    assert "README.zh-CN.md" in (folder / "README.md").read_text()
+    zh = (folder / "README.zh-CN.md").read_text(encoding="utf-8")
+    for nb in chinese:  # the table links every Chinese notebook
+        assert f"(notebooks/{nb.parent.name}/{nb.name})" in zh, nb
+    for needed in ("mybinder.org", "pip install -e .", "--index-url", "pip config set",
+                   "Validate", "fonts-noto-cjk", "Settings → Language"):
+        assert needed in zh, needed
+    hosts = re.findall(r"https?://([^/\s)`>]+)", zh)
+    assert set(hosts) == {"mybinder.org"}, hosts  # no package mirror named
+    assert "fonts-noto-cjk" in (folder / "binder" / "apt.txt").read_text()
+    requirements = (folder / "pyproject.toml").read_text()
+    assert "jupyterlab-language-pack-zh-CN" in requirements
+    assert "zhon" not in requirements  # the build's tool
 
 
 def test_student_edition_binder_post_build_runs(edition, tmp_path):
@@ -124,3 +152,8 @@ def test_validate_in_the_student_edition_is_quiet(edition, tmp_path):
     assert "VALIDATION FAILED" in output  # an untouched notebook fails, as it should
     assert "No nbgrader_config.py" not in output
     assert "over TCP" not in output
+    proc = run(["nbgrader", "validate", "notebooks/01_derivatives/derivatives.zh-CN.ipynb"],
+               folder, {"HOME": str(tmp_path)})
+    output = proc.stdout + proc.stderr
+    assert "VALIDATION FAILED" in output and "NotImplementedError" in output
+    assert "No nbgrader_config.py" not in output

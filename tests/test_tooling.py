@@ -35,8 +35,11 @@ def test_no_verify_checks_every_assignment_for_leaks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(build_module, "nbgrader", fake_nbgrader)
     problems = build_module.build(course, names, do_verify=False, log=lambda *a: None)
-    assert problems and all(names[1] in p for p in problems)
-    assert any("release" in p for p in problems) and any("solution" in p for p in problems)
+    # (the fake student version of the first keeps its solution code without
+    # markers: its comments have no translation, which the build also says)
+    leaks = [p for p in problems if " contains " in p]
+    assert leaks and all(names[1] in p for p in leaks)
+    assert any("release" in p for p in leaks) and any("solution" in p for p in leaks)
 
 
 @pytest.mark.slow

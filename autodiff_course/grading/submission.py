@@ -48,7 +48,7 @@ import nbformat
 
 from ..jupyter import (CellTimeoutError, DeadKernelError, NotebookRunner, OutputFlood,
                        grade_id, is_answer, is_solution, is_test, kernel_manager)
-from . import sandbox
+from . import language, sandbox
 from .integrity import DECIDING_RULES, screen
 from .channel import ChannelError, KernelFault
 from .record import INPUT_DIR
@@ -366,7 +366,7 @@ def _package_files():
 
     for package in (autodiff_ref, autodiff_course):
         root = Path(package.__file__).resolve().parent
-        for path in sorted(root.rglob("*.py")):
+        for path in sorted(p for suffix in ("*.py", "*.po") for p in root.rglob(suffix)):
             yield root.name, path.relative_to(root), path
 
 
@@ -408,6 +408,9 @@ def fingerprint(files, assignment_templates, cell_timeout, sandbox_mode="bwrap")
         for data_name, content in sorted(t.data.items()):
             h.update(data_name.encode())
             h.update(content)
+        h.update(json.dumps({k: nbformat.writes(v) for k, v in t.editions.items()},
+                            sort_keys=True).encode())
+        h.update(json.dumps(t.messages, sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -482,6 +485,9 @@ def grade_files(assignment_templates, files, student, use_sandbox=True,
     outcome, notebooks = Outcome(student), {}
     with tempfile.TemporaryDirectory(prefix="autodiff-submission-") as tmp:
         sub_dir = Path(tmp)
+        # the edition (language) each notebook was worked in, under its English name
+        files, languages, notes = language.choose_editions(files, assignment_templates)
+        outcome.reasons += notes
         for name, data in files.items():
             if Path(name).name == name and name not in (".", ".."):  # plain names only
                 (sub_dir / name).write_bytes(data)
@@ -499,6 +505,7 @@ def grade_files(assignment_templates, files, student, use_sandbox=True,
             outcome.dropped_cells += dropped
             if nb_fault:
                 outcome.reasons.append(f"{name}: {nb_fault}")
+            language.localize(nb, languages[name], template)
             notebooks[name] = nbformat.writes(nb)
             for gid, pair in results.items():
                 outcome.tests[f"{name}:{gid}"] = pair

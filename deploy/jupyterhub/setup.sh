@@ -42,13 +42,16 @@ case "$AUTH" in
 esac
 
 # 1. System packages (Debian): Python >= 3.11 with venv, Node.js and npm
-#    for the proxy, bubblewrap and prlimit for the grader's sandbox.
+#    for the proxy, bubblewrap and prlimit for the grader's sandbox, the CJK
+#    font of the Chinese edition.
 need=()
 [ -x /usr/bin/python3 ] || need+=(python3)
 /usr/bin/python3 -c "import ensurepip, venv" 2>/dev/null || need+=(python3-venv)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
+# the Chinese edition's figures draw their text with Noto Sans CJK
+[ -e /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
   [ "${HUB_APT:-1}" = 1 ] || die "missing Debian packages: ${need[*]} (apt-get install ${need[*]})"
   say "installing ${need[*]}"
@@ -158,6 +161,7 @@ if [ ! -f "$COURSE/nbgrader_config.py" ]; then
   mkdir -p "$COURSE"
   cp "$REPO/course/nbgrader_config.py" "$COURSE/"
   cp -r "$REPO/course/notebooks" "$COURSE/"
+  cp -r "$REPO/course/translations" "$COURSE/"  # the Chinese edition's catalogs
   chown -R "$INSTRUCTOR:" "$COURSE"
 fi
 chmod 0700 "$COURSE"

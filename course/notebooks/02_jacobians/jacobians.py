@@ -1346,7 +1346,7 @@ except NotImplementedError:
 
 # %% [markdown]
 # Almost all of the Jacobian is zero, and the nonzero part is just copies of
-# $W$. Nobody needs the Jacobian itself: the backward pass needs the
+# $W^\top$. Nobody needs the Jacobian itself: the backward pass needs the
 # vector–Jacobian product of section 2. With the upstream gradient
 # $G = \partial L/\partial Y$ (shape $N\times M$, stored like $Y$),
 #

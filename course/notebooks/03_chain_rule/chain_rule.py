@@ -87,7 +87,7 @@ def sigmoid(z):
 # \frac{du_1}{dx}$. Each factor is a **local** derivative: it only involves
 # one step of the computation and the value that step received.
 #
-# **Worked example: a one-parameter regression loss.** Take
+# **Worked example: a regression loss on one example.** Take
 # $L = (wx + b - y)^2$ at $w = 2$, $x = 3$, $b = 1$, $y = 5$ and compute it
 # in small steps (the **forward pass**):
 #

@@ -105,7 +105,7 @@ from autodiff_ref.function import sum_to_shape  # undoes broadcasting (section 4
 # Read the adjoint column from the bottom up: that is the order in which they
 # are computed. The next cell builds the same program with `autodiff_ref`,
 # asks every intermediate value to keep its gradient (`retain_grad`, section
-# 5) and prints the adjoints the engine found.
+# 6) and prints the adjoints the engine found.
 
 # %%
 v_m1 = ad.tensor(2.0, requires_grad=True)  # v_{-1} = x1
@@ -1656,8 +1656,8 @@ for _ in range(3):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# The cell below checks your `hvp` against the full Hessian of a random
-# quadratic-plus-sine function, and shows the cost difference: `hessian`
+# The cell below checks your `hvp` against the full Hessian of
+# $f(x) = \sum_i x_i \sin x_i + \log \sum_i e^{x_i}$ at a random point, and shows the cost difference: `hessian`
 # runs one backward pass per row of $H$, `hvp` runs two passes in all.
 
 # %%

@@ -1941,9 +1941,10 @@ for _shape in [(int(_rng.integers(2, 6)), int(_rng.integers(3, 7))), (2, 3, 4), 
 #   transpose).
 # * **Broadcasting** copies, so its adjoint sums: over new leading axes and
 #   over stretched size-1 axes (kept). A shared bias gets the *sum* of its
-#   copies' gradients. Engines (PyTorch, `autodiff_ref`) quietly sum a
-#   gradient of a broadcastable wrong shape, so a rule must return its
-#   input's shape itself.
+#   copies' gradients. PyTorch quietly sums any gradient that could have
+#   come from broadcasting; `autodiff_ref` sums only the axes the call
+#   broadcast and refuses the rest. A rule must return its input's shape
+#   itself.
 # * **Sum** and **broadcast** are each other's adjoints; **max** routes the
 #   gradient to the maximum (ties share it); operations that only move
 #   entries send gradients back where they came from, and **add** where an

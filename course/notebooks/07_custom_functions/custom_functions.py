@@ -1658,8 +1658,9 @@ except NotImplementedError:
 #   gives the right first derivative, and a clear error when someone
 #   differentiates it again. When you save the output, save the very tensor
 #   `forward` returns.
-# * The engine silently sums a gradient whose shape merely *broadcasts* to
-#   the input's (as PyTorch does); only gradcheck catches such a mistake.
+# * PyTorch silently sums a gradient whose shape merely *broadcasts* to the
+#   input's; `autodiff_ref` refuses extra axes the call did not broadcast.
+#   A gradient of the right shape with wrong values: only gradcheck catches it.
 # * Write a custom Function when it buys something: a derivative in terms
 #   of the output (sigmoid, normalisation: one node, few saved arrays); a
 #   fused, stable computation (log-sum-exp and cross-entropy, finite at

@@ -248,8 +248,8 @@ def _without_staged(what):
     saved = norm_staged
 
     def forbidden(*args, **kwargs):
-        raise grading.GradingError(f"{what} calls norm_staged: write the fused expression "
-                                   "instead.")
+        raise grading.GradingError(
+            f"{what} calls norm_staged: write the fused expression instead.")
 
     norm_staged = forbidden
     try:
