@@ -19,7 +19,9 @@ holds handles to, and
   serves before it waits again);
 * keeps copies of the judge's objects of the notebook's own classes
   (``receive``) and sends back the attributes a call changed, and sends back
-  the arrays and random generators passed as arguments that a call changed.
+  the arrays and random generators passed as arguments that a call changed;
+* keeps the reference engine's tensors, nodes and contexts linked with the
+  judge's (``graphs.py``), and runs a call in the judge's grad mode.
 
 Everything here runs in the student's process and can be changed by the
 student's code: the judge treats every reply as untrusted data, validated
@@ -30,10 +32,11 @@ from __future__ import annotations
 
 import math
 import operator
+import weakref
 
 import numpy as np
 
-from . import wire
+from . import graphs, wire
 
 MIME = "application/x-autodiff-reply"
 CALLBACK_PROMPT = "\x00autodiff-callback "  # a student's function calls a judge's
@@ -77,6 +80,9 @@ OPERATIONS = {
     "complex": _exact(complex), "str": _exact(str), "repr": lambda o: str(repr(o)),
     "isinstance": isinstance, "issubclass": issubclass, "list": _as_list, "array": _as_array,
     "type_name": lambda o: type(o).__name__,
+    "class_name": lambda o: str(o.__name__) if isinstance(o, type) else None,
+    "is_function_class": lambda o: isinstance(o, type) and graphs.engine() is not None
+    and issubclass(o, graphs.engine()[1].Function),
     "mro_names": lambda o: [str(c.__name__) for c in type(o).__mro__][:50],
     "round": round, "floor": math.floor, "ceil": math.ceil,
 }
@@ -95,10 +101,24 @@ class Agent:
         self.ids = {}  # id(object) -> handle id (one handle per object)
         self.before = {}
         self.mirrors, self.mirror_of = {}, {}  # copies of the judge's objects
+        self.graphs = graphs.Graphs("k", self.handle, self._function_class)
+        self.stubs = weakref.WeakSet()  # while one lives, a request may call back
+
+    @staticmethod
+    def _function_class(value):
+        if not isinstance(value, type):
+            raise wire.WireError("a node's Function must be a class")
+        return value
 
     # ------------------------------------------------ handles
 
     def handle(self, obj):
+        if graphs.is_engine_object(obj):
+            return self.graphs.mark(obj)
+        if isinstance(obj, type) and graphs.engine() is not None:
+            name = self.graphs.builtin_name(obj)
+            if name:
+                return {graphs.FUNCTION: name}
         key = id(obj)
         mid = self.mirror_of.get(key)
         if mid is not None and self.mirrors.get(mid) is obj:
@@ -123,21 +143,33 @@ class Agent:
             return self.mirrors[payload[0]]
         if marker == "$cb":
             return self.stub(payload)
-        if marker == "$tensor":
-            import autodiff_ref
-
-            data = wire.decode(payload[0], self.resolve)
-            return autodiff_ref.tensor(data, requires_grad=bool(payload[1]))
+        if marker == "$g":
+            cls = self.namespace().get(payload) if isinstance(payload, str) else None
+            if not isinstance(cls, type):
+                raise wire.WireError(f"the notebook's class {str(payload)[:80]!r} is missing here")
+            return cls
+        if marker == graphs.MARK:
+            return self.graphs.find(payload)
+        if marker == graphs.FUNCTION:
+            return self.graphs.builtin(payload)
         raise wire.WireError(f"unexpected {marker}")
 
     def stub(self, ident):
         agent = self
 
         def judge_function(*args, **kwargs):
-            prompt = CALLBACK_PROMPT + wire.dumps({"cb": ident, "args": args, "kwargs": kwargs},
-                                                  agent.handle)
+            call = wire.encode({"cb": ident, "args": args, "kwargs": kwargs}, agent.handle)
+            call = call["$d"]
+            table = agent.graphs.table(agent.handle)
+            if table:
+                call["graph"] = table
+            if graphs.engine() is not None:  # the judge's function runs in our grad mode
+                call["grad"] = bool(graphs.engine()[0].engine.mode.grad_enabled)
+            prompt = CALLBACK_PROMPT + wire.json.dumps(call, allow_nan=True)
             while True:
                 answer = wire.json.loads(input(prompt))
+                if isinstance(answer, dict) and "graph" in answer:
+                    agent.graphs.receive(answer["graph"], agent.resolve, trusting=True)
                 if isinstance(answer, dict) and isinstance(answer.get("request"), dict):
                     # the judge's function uses our objects: serve it, then wait again
                     prompt = REPLY_PROMPT + wire.json.dumps(agent.respond(answer["request"]),
@@ -149,6 +181,7 @@ class Agent:
                     raise CallbackError(str(answer["error"]))
                 return wire.decode(answer["value"], agent.resolve)
 
+        self.stubs.add(judge_function)
         return judge_function
 
     # ------------------------------------------------ names
@@ -176,35 +209,32 @@ class Agent:
 
     # ------------------------------------------------ requests
 
-    def perform(self, request, arrays, saved, sent):
+    def perform(self, request, arrays, saved, sent, engine_args):
         op = request.get("op")
         if op == "mark":
             self.mark()
             return None
         if op == "changed":
             return {"$raw": self.changed()}
+        self.graphs.receive(request.get("graph"), self.resolve, trusting=True)
         mirrored = self.receive(request.get("objects") or {})
         args = wire.decode(request.get("args", []), self.resolve, arrays=arrays)
         kwargs = wire.decode(request.get("kwargs", {"$d": {}}), self.resolve, arrays=arrays)
+        engine_args += [a for a in [*args, *kwargs.values()] if graphs.is_engine_object(a)]
         saved.extend(wire.copy_state(a) for a in arrays)
         sent.update({mid: self.attributes(self.mirrors[mid]) for mid in mirrored})
         if op == "call":
             target = self.resolve("$h", request["target"])
             patch = wire.decode(request.get("globals", {"$d": {}}), self.resolve)
-            if not patch:
-                return target(*args, **kwargs)
-            # the judge rebound some of the student's names (a test that counts calls)
-            space = self.namespace()
-            saved = {name: space.get(name, _MISSING) for name in patch}
-            space.update(patch)
-            try:
-                return target(*args, **kwargs)
-            finally:
-                for name, value in saved.items():
-                    if value is _MISSING:
-                        space.pop(name, None)
-                    else:
-                        space[name] = value
+            if type(request.get("grad")) is bool and graphs.engine() is not None:
+                # the judge's grad mode (off inside a Function's forward)
+                mode = graphs.engine()[0].engine.mode
+                before, mode.grad_enabled = mode.grad_enabled, request["grad"]
+                try:
+                    return self._call(target, args, kwargs, patch)
+                finally:
+                    mode.grad_enabled = before
+            return self._call(target, args, kwargs, patch)
         if op == "getattr":
             return getattr(self.resolve("$h", request["target"]), request["name"])
         if op == "setattr":
@@ -213,6 +243,22 @@ class Agent:
         if op == "apply":
             return OPERATIONS[request["name"]](*args)
         raise wire.WireError(f"unknown request {op!r}")
+
+    def _call(self, target, args, kwargs, patch):
+        if not patch:
+            return target(*args, **kwargs)
+        # the judge rebound some of the student's names (a test that counts calls)
+        space = self.namespace()
+        saved = {name: space.get(name, _MISSING) for name in patch}
+        space.update(patch)
+        try:
+            return target(*args, **kwargs)
+        finally:
+            for name, value in saved.items():
+                if value is _MISSING:
+                    space.pop(name, None)
+                else:
+                    space[name] = value
 
     def receive(self, objects):
         """Copies of the judge's objects (by value, linked by id): made or
@@ -244,10 +290,10 @@ class Agent:
 
     def respond(self, request):
         """The reply (a dict) to one request (a dict)."""
-        reply, arrays, saved, sent = {}, [], [], {}
+        reply, arrays, saved, sent, engine_args = {}, [], [], {}, []
         try:
             reply["id"] = request.get("id")
-            result = self.perform(request, arrays, saved, sent)
+            result = self.perform(request, arrays, saved, sent, engine_args)
             if isinstance(result, dict) and "$raw" in result and len(result) == 1:
                 reply["value"] = {"$d": result["$raw"]}
             else:
@@ -273,6 +319,16 @@ class Agent:
                 pass
         if mirrors:
             reply["mirrors"] = mirrors
+        try:  # the engine objects the reply names, and the arguments' new contents
+            for obj in engine_args:
+                self.graphs.mark(obj)
+            table = self.graphs.table(self.handle)
+            if table:
+                reply["graph"] = table
+        except Exception as exc:  # noqa: BLE001
+            reply.pop("value", None)
+            reply["error"] = describe(exc)
+        reply["stubs"] = len(self.stubs)
         return reply
 
 

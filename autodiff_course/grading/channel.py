@@ -13,17 +13,19 @@ student's code comes back as data and is raised here as ``student_exception``.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import itertools
 import json
 import keyword
+import sys
 import time
 
 import numpy as np
 
 from ..jupyter import DeadKernelError, KernelLine
-from . import wire
+from . import graphs, wire
 from .agent import CALLBACK_PROMPT, COMM_TARGET, FETCH_PROMPT, MIME, REPLY_PROMPT
-from .remote import Remote
+from .remote import Remote, function_stand_in
 
 CALL_TIMEOUT = 60.0  # seconds per request to the kernel
 REPLY_LIMIT = 32 * 1024 ** 2  # characters of one reply (JSON)
@@ -99,6 +101,9 @@ class Channel:
         self.notebook_class = lambda name: None  # the judge's class of that name (Judge)
         self.mirror_ids, self.mirrored, self.outgoing = {}, {}, {}
         self.requests, self.seconds = 0, 0.0
+        self.graphs = graphs.Graphs("j", self._function_out, self._function_in)
+        self.stand_ins, self.writable = {}, set()
+        self.kernel_stubs = 0  # the kernel's stubs of judge functions still alive
 
     # -------------------------------------------------- encoding
 
@@ -107,10 +112,16 @@ class Channel:
             if obj._channel is not self:
                 raise TypeError("a value of the notebook's other kernel")
             return {"$h": [obj._id, obj._type]}
-        from autodiff_ref import Tensor
-
-        if isinstance(obj, Tensor):
-            return {"$tensor": [wire.encode(obj.data, self._send_handle), obj.requires_grad]}
+        if graphs.is_engine_object(obj):
+            return self.graphs.mark(obj)
+        if isinstance(obj, type) and graphs.engine() is not None:
+            name = self.graphs.builtin_name(obj)
+            if name:
+                return {graphs.FUNCTION: name}
+            if obj in self.stand_ins.values():
+                return self._function_out(obj)
+        if isinstance(obj, type) and self.instructor_class(obj):
+            return {"$g": obj.__name__}  # the kernel ran the same cell: its class of that name
         if self.instructor_class(type(obj)) and hasattr(obj, "__dict__"):
             return {"$obj": [self._mirror(obj)]}
         if callable(obj):
@@ -143,7 +154,39 @@ class Channel:
                 table[str(mid)] = [type(obj).__name__, wire.encode(attrs, self._send_handle)]
         return table
 
+    # -------------------------------------------------- the engine's objects
+
+    def _function_out(self, cls):
+        remote = getattr(cls, "_remote", None) if isinstance(cls, type) else None
+        if self.stand_ins.get(getattr(remote, "_id", None)) is not cls:
+            raise TypeError(f"the grader cannot send the Function {getattr(cls, '__name__', cls)}"
+                            " to the student's kernel")
+        return {"$h": [remote._id, remote._type]}
+
+    def _function_in(self, value):
+        if not isinstance(value, Remote) or value._channel is not self:
+            raise wire.WireError("a node's Function must be the engine's or the student's class")
+        return self.stand_in(value)
+
+    def stand_in(self, remote):
+        """The judge's stand-in for a student's ``ad.Function`` subclass: the
+        judge's own ``apply`` and backward walk, the student's ``forward``,
+        ``backward`` and ``jvp`` called in the kernel."""
+        cls = self.stand_ins.get(remote._id)
+        if cls is None:
+            name = self.apply("class_name", remote)
+            cls = function_stand_in(remote, name if isinstance(name, str) else "Function")
+            self.stand_ins[remote._id] = cls
+        return cls
+
+    def is_function_class(self, remote):
+        return self.apply("is_function_class", remote) is True
+
     def _resolve(self, marker, payload):
+        if marker == graphs.MARK:
+            return self.graphs.find(payload)
+        if marker == graphs.FUNCTION:
+            return self.graphs.builtin(payload)
         if marker == "$obj":
             if not (isinstance(payload, list) and payload and type(payload[0]) is int
                     and payload[0] in self.mirrored):
@@ -170,15 +213,29 @@ class Channel:
             raise KernelFault(self.broken)
         arrays, outer, self.outgoing = [], self.outgoing, {}
         callbacks = len(self.callbacks)
+        top = [*fields.get("args", ()), *fields.get("kwargs", {}).values()]
         try:
             for key in ("args", "kwargs", "globals"):
                 if key in fields:
                     fields[key] = wire.encode(fields[key], self._send_handle, arrays=arrays)
-            objects = self._objects()
+            table = {}
+            while True:  # engine objects and the notebook's objects may refer to each other
+                table.update(self.graphs.table(self._send_handle))
+                objects = self._objects()
+                if not self.graphs.queue:
+                    break
         finally:
             self.outgoing = outer
         rid = f"{next(self.ids)}-{time.monotonic_ns()}"
-        message = {"id": rid, "op": op, **fields, **({"objects": objects} if objects else {})}
+        message = {"id": rid, "op": op, **fields, **({"objects": objects} if objects else {}),
+                   **({"graph": table} if table else {})}
+        engine = sys.modules.get("autodiff_ref.engine")
+        if op == "call" and engine is not None:
+            message["grad"] = bool(engine.mode.grad_enabled)
+        # what the call may change of ours: the engine objects passed as arguments
+        outer_writable = self.writable
+        self.writable = {self.graphs.keys[id(a)] for a in top
+                         if graphs.is_engine_object(a) and id(a) in self.graphs.keys}
         started = time.monotonic()
         nested = self.depth > 0
         self.depth += 1
@@ -188,7 +245,8 @@ class Channel:
                 reply = self._wait_stdin(rid)
             else:
                 text = json.dumps(message, allow_nan=True)
-                if self.comm is not None and len(self.callbacks) == callbacks:
+                if self.comm is not None and len(self.callbacks) == callbacks \
+                        and not self.kernel_stubs:
                     # nothing can call back (no judge function was sent): a comm message
                     reply = self._wait(self.line.comm_send(self.comm, {"request": text}), rid,
                                        shell_reply=False)
@@ -199,6 +257,7 @@ class Channel:
                     reply = self._wait(self.line.execute(f"{AGENT}.fetch()"), rid)
         finally:
             self.depth -= 1
+            self.writable = outer_writable
             if not nested:
                 self.requests += 1
                 self.seconds += time.monotonic() - started
@@ -260,6 +319,9 @@ class Channel:
         if not isinstance(data, dict) or data.get("id") != rid:
             return None
         reply = {}
+        self.graphs.receive(data.get("graph"), self._resolve, self.writable)
+        if type(data.get("stubs")) is int:
+            self.kernel_stubs = data["stubs"]
         if "error" in data:
             reply["error"] = data["error"]
         elif "value" in data:
@@ -377,12 +439,25 @@ class Channel:
             self.line.answer("")
             return
         try:
-            call = wire.loads(prompt[len(CALLBACK_PROMPT):], self._resolve,
-                              limit=self.reply_limit)
+            text = prompt[len(CALLBACK_PROMPT):]
+            if len(text) > self.reply_limit:
+                raise wire.WireError("the callback's arguments are too large")
+            call = json.loads(text)
+            if not isinstance(call, dict):
+                raise wire.WireError("a malformed callback")
+            self.graphs.receive(call.pop("graph", None), self._resolve)
+            grad = call.pop("grad", None)
+            call = wire.decode({"$d": call}, self._resolve)
             function = self.callbacks[call["cb"]]
-            value = function(*call.get("args", ()), **call.get("kwargs", {}))
-            answer = json.dumps({"value": wire.encode(value, self._send_handle)},
-                                allow_nan=True)
+            engine = sys.modules.get("autodiff_ref.engine")
+            with engine.set_grad_enabled(grad) if type(grad) is bool and engine is not None \
+                    else contextlib.nullcontext():
+                value = function(*call.get("args", ()), **call.get("kwargs", {}))
+            answer = {"value": wire.encode(value, self._send_handle)}
+            table = self.graphs.table(self._send_handle)
+            if table:
+                answer["graph"] = table
+            answer = json.dumps(answer, allow_nan=True)
         except Exception as exc:  # noqa: BLE001  (goes back to the student's code)
             answer = json.dumps({"error": f"{type(exc).__name__}: {exc}"[:2000]})
         self.line.answer(answer)

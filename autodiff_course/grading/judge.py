@@ -98,6 +98,9 @@ class Judge:
             if isinstance(value, Remote) and value._type == "module":
                 self.skipped.append((name, "a module"))
                 continue
+            if isinstance(value, Remote) and value._type == "type" and \
+                    value._channel.is_function_class(value):
+                value = value._channel.stand_in(value)  # the judge's apply, the student's rules
             self.ns[name] = self.bound[name] = value
 
     def run(self, source):

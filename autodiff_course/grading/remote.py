@@ -162,3 +162,27 @@ for _name in ("eq", "ne", "lt", "le", "gt", "ge"):
     setattr(Remote, f"__{_name}__", _binary(_name)[0])
 for _name in ("neg", "pos", "abs", "invert"):
     setattr(Remote, f"__{_name}__", (lambda op: lambda self: self._apply(op, self))(_name))
+
+
+def function_stand_in(remote, name):
+    """A judge-side ``ad.Function`` subclass standing for the student's class
+    ``remote``: ``apply`` (what records the graph) and the backward walk are
+    the judge's, the rules ``forward``, ``backward`` and ``jvp`` are the
+    student's, called in the kernel with the judge's grad mode."""
+    import autodiff_ref as ad
+
+    rules = {}
+
+    def rule(which):
+        def call(ctx, *args):
+            if which not in rules:
+                rules[which] = getattr(remote, which)
+            return rules[which](ctx, *args)
+        call.__name__ = which
+        return staticmethod(call)
+
+    if not (isinstance(name, str) and name.isidentifier()):
+        name = "Function"
+    return type(name, (ad.Function,), {"forward": rule("forward"), "backward": rule("backward"),
+                                       "jvp": rule("jvp"), "_remote": remote,
+                                       "__module__": "student", "__qualname__": name})

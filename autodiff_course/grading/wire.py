@@ -12,16 +12,21 @@ value is written as JSON:
 * a NumPy array as ``{"$nd": [dtype, shape, base64 of the raw bytes]}`` and a
   NumPy scalar as ``{"$np": [dtype, base64]}``, the dtype from ``DTYPES``
   (numbers only: never ``object``, never a structured or string dtype);
+* a ``slice`` of integers as ``{"$sl": [start, stop, step]}``, ``...`` as
+  ``{"$el": 0}`` (NumPy indices, as the engine's ``getitem`` saves them);
 * a NumPy random ``Generator`` as ``{"$rng": [bit generator, state]}`` (its
   state is numbers: the same seed draws the same numbers on both sides);
 * anything else as a *handle*: ``{"$h": [id, type name]}``, a number into a
   table kept by the side that owns the object. Two more markers go from the
   judge to the kernel only: ``{"$cb": id}`` (a judge-side function the kernel
-  may call back) and ``{"$tensor": [array, requires_grad]}`` (a reference
-  engine tensor, rebuilt on the kernel side); ``{"$obj": [id]}`` names an
+  may call back) and ``{"$g": name}`` (a class the instructor's cells
+  define, which the kernel has under the same name); ``{"$obj": [id]}`` names an
   object of a class the instructor's cells define, sent by value in the
   request's table of objects, whose kernel-side copy the kernel names the
-  same way in its reply (its changed attributes come back).
+  same way in its reply (its changed attributes come back). The reference
+  engine's tensors, nodes and contexts travel both ways as ``{"$ad": key}``
+  with their contents in the message's table (``graphs.py``), a Function of
+  the engine's own as ``{"$fn": name}``.
 
 ``decode`` validates everything it reads (JSON nesting, dtype, shape against
 the byte count, sizes) and raises ``WireError`` on anything else: a kernel that
@@ -70,6 +75,11 @@ def encode(value, handle, depth=0, arrays=None):
             return {"$t": [encode(v, handle, depth + 1, arrays) for v in value]}
         if kind is dict and all(type(k) is str for k in value):
             return {"$d": {k: encode(v, handle, depth + 1, arrays) for k, v in value.items()}}
+    if kind is slice and all(p is None or type(p) is int
+                             for p in (value.start, value.stop, value.step)):
+        return {"$sl": [value.start, value.stop, value.step]}
+    if value is Ellipsis:
+        return {"$el": 0}
     if kind is np.ndarray and value.dtype.name in DTYPES:
         data = np.ascontiguousarray(value)
         if arrays is not None:
@@ -201,7 +211,14 @@ def decode(data, resolve, depth=0, budget=None, arrays=None):
         if arrays is not None:
             arrays.append(rng)
         return rng
-    if marker in ("$h", "$cb", "$tensor", "$obj"):
+    if marker == "$sl":
+        if not (isinstance(payload, list) and len(payload) == 3
+                and all(p is None or type(p) is int for p in payload)):
+            raise WireError("a slice must be [start, stop, step] of integers or null")
+        return slice(*payload)
+    if marker == "$el":
+        return Ellipsis
+    if marker in ("$h", "$cb", "$obj", "$g", "$ad", "$fn"):
         return resolve(marker, payload)
     raise WireError(f"unknown marker {marker[:20]!r}")
 
