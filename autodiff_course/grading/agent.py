@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import operator
-import weakref
 
 import numpy as np
 
@@ -101,8 +100,8 @@ class Agent:
         self.ids = {}  # id(object) -> handle id (one handle per object)
         self.before = {}
         self.mirrors, self.mirror_of = {}, {}  # copies of the judge's objects
-        self.graphs = graphs.Graphs("k", self.handle, self._function_class)
-        self.stubs = weakref.WeakSet()  # while one lives, a request may call back
+        self.graphs = graphs.Graphs("k", self.handle, self._function_class,
+                                    describe_theirs=False)
 
     @staticmethod
     def _function_class(value):
@@ -167,7 +166,7 @@ class Agent:
                 call["grad"] = bool(graphs.engine()[0].engine.mode.grad_enabled)
             prompt = CALLBACK_PROMPT + wire.json.dumps(call, allow_nan=True)
             while True:
-                answer = wire.json.loads(input(prompt))
+                answer = wire.json.loads(_ask(prompt))
                 if isinstance(answer, dict) and "graph" in answer:
                     agent.graphs.receive(answer["graph"], agent.resolve, trusting=True)
                 if isinstance(answer, dict) and isinstance(answer.get("request"), dict):
@@ -181,7 +180,6 @@ class Agent:
                     raise CallbackError(str(answer["error"]))
                 return wire.decode(answer["value"], agent.resolve)
 
-        self.stubs.add(judge_function)
         return judge_function
 
     # ------------------------------------------------ names
@@ -216,6 +214,8 @@ class Agent:
             return None
         if op == "changed":
             return {"$raw": self.changed()}
+        if op == "batch":
+            return {"$raw": self.batch(request.get("items"))}
         self.graphs.receive(request.get("graph"), self.resolve, trusting=True)
         mirrored = self.receive(request.get("objects") or {})
         args = wire.decode(request.get("args", []), self.resolve, arrays=arrays)
@@ -237,12 +237,29 @@ class Agent:
             return self._call(target, args, kwargs, patch)
         if op == "getattr":
             return getattr(self.resolve("$h", request["target"]), request["name"])
+        if op == "global":
+            return self.namespace().get(str(request.get("name")))
         if op == "setattr":
             setattr(self.resolve("$h", request["target"]), request["name"], args[0])
             return None
         if op == "apply":
             return OPERATIONS[request["name"]](*args)
         raise wire.WireError(f"unknown request {op!r}")
+
+    def batch(self, items):
+        """Requests the judge deferred (``Channel.defer``), run in order; each
+        result is kept under the (negative) handle the judge chose for it.
+        Returns {handle: type name}; the first error stops the batch."""
+        types = {}
+        for item in items if isinstance(items, list) else []:
+            pid = item.get("promise") if isinstance(item, dict) else None
+            if type(pid) is not int or pid >= 0 or pid in self.objects:
+                raise wire.WireError("a deferred request needs a new negative handle")
+            result = self.perform(item, [], [], {}, [])
+            self.objects[pid] = result
+            self.ids.setdefault(id(result), pid)
+            types[str(pid)] = type(result).__name__[:100]
+        return types
 
     def _call(self, target, args, kwargs, patch):
         if not patch:
@@ -321,15 +338,34 @@ class Agent:
             reply["mirrors"] = mirrors
         try:  # the engine objects the reply names, and the arguments' new contents
             for obj in engine_args:
-                self.graphs.mark(obj)
+                self.graphs.mark(obj, describe=True)
             table = self.graphs.table(self.handle)
             if table:
                 reply["graph"] = table
         except Exception as exc:  # noqa: BLE001
             reply.pop("value", None)
             reply["error"] = describe(exc)
-        reply["stubs"] = len(self.stubs)
         return reply
+
+
+def _ask(prompt):
+    """One line from the judge through the kernel's stdin channel, also while
+    the kernel serves a comm message (builtins.input only works inside an
+    execute request that allows stdin)."""
+    kernel = getattr(_shell(), "kernel", None)
+    if kernel is None or not hasattr(kernel, "raw_input"):
+        return input(prompt)
+    allowed, kernel._allow_stdin = getattr(kernel, "_allow_stdin", False), True
+    try:
+        return kernel.raw_input(prompt)
+    finally:
+        kernel._allow_stdin = allowed
+
+
+def _shell():
+    from IPython import get_ipython
+
+    return get_ipython()
 
 
 def describe(exc):

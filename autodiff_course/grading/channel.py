@@ -25,7 +25,7 @@ import numpy as np
 from ..jupyter import DeadKernelError, KernelLine
 from . import graphs, wire
 from .agent import CALLBACK_PROMPT, COMM_TARGET, FETCH_PROMPT, MIME, REPLY_PROMPT
-from .remote import Remote, function_stand_in
+from .remote import KernelClass, Remote, function_stand_in
 
 CALL_TIMEOUT = 60.0  # seconds per request to the kernel
 REPLY_LIMIT = 32 * 1024 ** 2  # characters of one reply (JSON)
@@ -39,6 +39,9 @@ SAFE_BUILTINS = {  # kernel exception types re-raised here as subclasses of the 
     "OverflowError", "RecursionError", "RuntimeError", "TypeError", "UnboundLocalError",
     "UnicodeError", "ValueError", "ZeroDivisionError"}
 RESERVED_NAMES = {"GraderFault"}  # the grader's own error name
+DEFERRABLE = {"add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "neg", "pos",
+              "abs", "getitem"}  # operators grading.batch() may send later
+DEFER_LIMIT = 20_000  # deferred requests sent in one message at most
 
 
 class ChannelError(RuntimeError):
@@ -103,7 +106,9 @@ class Channel:
         self.requests, self.seconds = 0, 0.0
         self.graphs = graphs.Graphs("j", self._function_out, self._function_in)
         self.stand_ins, self.writable = {}, set()
-        self.kernel_stubs = 0  # the kernel's stubs of judge functions still alive
+        self.deferring, self.deferred = 0, []  # grading.batch(): requests sent together
+        self.promises = itertools.count(-1, -1)
+        self._kernel_base = None
 
     # -------------------------------------------------- encoding
 
@@ -144,14 +149,16 @@ class Channel:
     def _objects(self):
         """The attributes of every mirrored object a request refers to (and of
         those they refer to), each once: a flat table, so deep graphs travel."""
-        table, done = {}, set()
-        while len(done) < len(self.outgoing):
-            for mid, obj in list(self.outgoing.items()):
-                if mid in done:
-                    continue
-                done.add(mid)
-                attrs = {k: v for k, v in vars(obj).items() if isinstance(k, str)}
-                table[str(mid)] = [type(obj).__name__, wire.encode(attrs, self._send_handle)]
+        table, todo = {}, list(self.outgoing)
+        while todo:
+            mid = todo.pop()
+            if str(mid) in table:
+                continue
+            obj, known = self.outgoing[mid], len(self.outgoing)
+            attrs = {k: v for k, v in vars(obj).items() if isinstance(k, str)}
+            table[str(mid)] = [type(obj).__name__, wire.encode(attrs, self._send_handle)]
+            # the objects it refers to that were met for the first time (the newest keys)
+            todo.extend(itertools.islice(reversed(self.outgoing), len(self.outgoing) - known))
         return table
 
     # -------------------------------------------------- the engine's objects
@@ -178,6 +185,21 @@ class Channel:
             cls = function_stand_in(remote, name if isinstance(name, str) else "Function")
             self.stand_ins[remote._id] = cls
         return cls
+
+    def kernel_base(self):
+        if self._kernel_base is None:
+            self._kernel_base = KernelClass("KernelClass", (), {"_channel": self})
+        return self._kernel_base
+
+    def kernel_class(self, name, namespace):
+        """The kernel's class ``name``, for a class statement of the judge's
+        that derives from a student's class (``remote.KernelClass``)."""
+        found = self.request("global", name=name)
+        if not (isinstance(found, Remote) and found._type == "type"):
+            raise TypeError(
+                f"class {name} derives from a class of the student's: the grader can define "
+                "it only in a cell that runs in the student's kernel too (not in a test cell)")
+        return found
 
     def is_function_class(self, remote):
         return self.apply("is_function_class", remote) is True
@@ -211,6 +233,10 @@ class Channel:
         instead: the kernel's stub serves it and answers in its next prompt."""
         if self.broken:
             raise KernelFault(self.broken)
+        deferrable = self.deferring and self.depth == 0 and (
+            op in ("call", "getattr") or (op == "apply" and fields.get("name") in DEFERRABLE))
+        if self.deferred and not deferrable:
+            self.flush()
         arrays, outer, self.outgoing = [], self.outgoing, {}
         callbacks = len(self.callbacks)
         top = [*fields.get("args", ()), *fields.get("kwargs", {}).values()]
@@ -232,6 +258,15 @@ class Channel:
         engine = sys.modules.get("autodiff_ref.engine")
         if op == "call" and engine is not None:
             message["grad"] = bool(engine.mode.grad_enabled)
+        if deferrable and not arrays and not objects and not table \
+                and len(self.callbacks) == callbacks and not fields.get("globals", {"$d": {}})["$d"]:
+            # plain operands only (nothing to write back): the result is a promise
+            pid = next(self.promises)
+            message["promise"] = pid
+            self.deferred.append(message)
+            if len(self.deferred) >= DEFER_LIMIT:
+                self.flush()
+            return self._resolve("$h", [pid, "object"])
         # what the call may change of ours: the engine objects passed as arguments
         outer_writable = self.writable
         self.writable = {self.graphs.keys[id(a)] for a in top
@@ -245,9 +280,8 @@ class Channel:
                 reply = self._wait_stdin(rid)
             else:
                 text = json.dumps(message, allow_nan=True)
-                if self.comm is not None and len(self.callbacks) == callbacks \
-                        and not self.kernel_stubs:
-                    # nothing can call back (no judge function was sent): a comm message
+                if self.comm is not None:  # a comm message (the agent asks for callbacks
+                    # through the kernel's stdin channel, like input() in a cell)
                     reply = self._wait(self.line.comm_send(self.comm, {"request": text}), rid,
                                        shell_reply=False)
                 elif len(text) <= INLINE_LIMIT:
@@ -276,6 +310,28 @@ class Channel:
         if "value" not in reply:
             raise ChannelError("the student's kernel sent a reply without a value")
         return reply["value"]
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Defer the calls and operators on the student's objects made in the
+        block (``grading.batch``) and send them together at its end, or when a
+        value is needed sooner."""
+        self.deferring += 1
+        try:
+            yield
+        finally:
+            self.deferring -= 1
+            if not self.deferring and self.deferred and not self.broken:
+                self.flush()
+
+    def flush(self):
+        """Send the deferred requests as one; a student's error raises here."""
+        items, self.deferred = self.deferred, []
+        types = self.request("batch", items=items)
+        for key, name in types.items() if isinstance(types, dict) else ():
+            remote = self.remotes.get(int(key)) if key.lstrip("-").isdigit() else None
+            if remote is not None and isinstance(name, str):
+                object.__setattr__(remote, "_type", name[:100])
 
     def _widen(self, value):
         """Single (or half) precision from the student's code, as float64 for
@@ -320,8 +376,6 @@ class Channel:
             return None
         reply = {}
         self.graphs.receive(data.get("graph"), self._resolve, self.writable)
-        if type(data.get("stubs")) is int:
-            self.kernel_stubs = data["stubs"]
         if "error" in data:
             reply["error"] = data["error"]
         elif "value" in data:

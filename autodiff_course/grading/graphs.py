@@ -92,8 +92,8 @@ class Graphs:
     own (it returns the marker to send: a handle), ``function_in(value)``
     turns what arrived for one into a class."""
 
-    def __init__(self, mine, function_out, function_in):
-        self.mine = mine
+    def __init__(self, mine, function_out, function_in, describe_theirs=True):
+        self.mine, self.describe_theirs = mine, describe_theirs
         self.function_out, self.function_in = function_out, function_in
         self.objects, self.keys = {}, {}  # key -> object, id(object) -> key
         self.count = 0
@@ -129,10 +129,14 @@ class Graphs:
             self.keys[id(obj)], self.objects[key] = key, obj
         return key
 
-    def mark(self, obj):
-        """The marker of ``obj`` in a message; its description is queued."""
+    def mark(self, obj, describe=False):
+        """The marker of ``obj`` in a message; its description is queued (for
+        the other side's objects only if ``describe_theirs`` or ``describe``:
+        the kernel describes the judge's objects only where the judge reads
+        them back, the arguments of a call)."""
         key = self.key(obj)
-        self.queue.append(key)
+        if describe or self.describe_theirs or key[0] == self.mine:
+            self.queue.append(key)
         return {MARK: key}
 
     def table(self, handle):

@@ -80,6 +80,14 @@ class Judge:
         return getattr(cls, "__module__", None) == "__main__" and \
             name in self.instructor_names and self.ns.get(name) is cls
 
+    @contextlib.contextmanager
+    def batch(self):
+        """``grading.batch()`` here: every kernel defers (``Channel.batch``)."""
+        with contextlib.ExitStack() as stack:
+            for channel in self.channels:
+                stack.enter_context(channel.batch())
+            yield
+
     def rebound(self, channel):
         """The student's names that test code has rebound (e.g. to count the
         calls of one exercise made by another): they are rebound in the kernel
@@ -103,24 +111,36 @@ class Judge:
                 value = value._channel.stand_in(value)  # the judge's apply, the student's rules
             self.ns[name] = self.bound[name] = value
 
-    def run(self, source):
-        """Run one cell of the instructor's here; returns ``(outputs, exception)``."""
+    def run(self, source, batch=False):
+        """Run one cell of the instructor's here; returns ``(outputs, exception)``.
+        With ``batch`` the whole cell runs as in ``grading.batch()`` (the
+        instructor's other cells: only the names they define matter here)."""
         import matplotlib.pyplot as plt
         import warnings
 
+        from autodiff_ref import grading
+
         before = {k: id(v) for k, v in self.ns.items()}
         out, err, exc = io.StringIO(), io.StringIO(), None
+        grading.batching = self.batch
         try:
             code = compile(self.transform(source), "<grader cell>", "exec")
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
                     warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # Agg cannot show figures
-                exec(code, self.ns)  # noqa: S102  (the instructor's code)
+                with self.batch() if batch else contextlib.nullcontext():
+                    exec(code, self.ns)  # noqa: S102  (the instructor's code)
+                for channel in self.channels:
+                    if channel.deferred:
+                        channel.flush()
         except KernelFault:
             raise
         except Exception as error:  # noqa: BLE001  (a failed check)
             exc = error
         finally:
+            grading.batching = contextlib.nullcontext
+            for channel in self.channels:
+                channel.deferred.clear()
             plt.close("all")
             self.instructor_names |= {k for k, v in self.ns.items() if before.get(k) != id(v)}
         for channel in self.channels:

@@ -131,6 +131,12 @@ class Remote:
     def __contains__(self, item):
         return _typed(self._apply("contains", self, item), (bool,), "in")
 
+    def __mro_entries__(self, bases):
+        """``class Sin(Function)`` in an instructor's cell, ``Function`` the
+        student's class: the kernel ran the same cell, so the judge takes the
+        kernel's class of that name (``_KernelClass``)."""
+        return (self._channel.kernel_base(),)
+
     def __instancecheck__(self, obj):
         if isinstance(obj, Remote) and obj._channel is self._channel:
             return _typed(self._apply("isinstance", obj, self), (bool,), "isinstance()")
@@ -186,3 +192,16 @@ def function_stand_in(remote, name):
     return type(name, (ad.Function,), {"forward": rule("forward"), "backward": rule("backward"),
                                        "jvp": rule("jvp"), "_remote": remote,
                                        "__module__": "student", "__qualname__": name})
+
+
+class KernelClass(type):
+    """The metaclass behind ``Remote.__mro_entries__``: a class statement on
+    the judge whose base is a student's class does not make a class here; it
+    binds the name to the kernel's class of that name (made by the same cell
+    in the kernel, derived from that base)."""
+
+    def __new__(mcls, name, bases, namespace, **kwargs):
+        if namespace.get("_channel") is not None:  # a channel's base (Channel.kernel_base)
+            return super().__new__(mcls, name, bases, namespace)
+        base = next(b for b in bases if isinstance(b, KernelClass))
+        return base._channel.kernel_class(name, namespace)

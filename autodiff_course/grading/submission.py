@@ -235,7 +235,7 @@ def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started):
             else:
                 for runner, _ in reversed(list(kernels.values())):
                     runner.run_cell(cell, index)
-                judge.run(cell.source)
+                judge.run(cell.source, batch=True)
         except ChannelError as exc:  # the agent was broken by the answer: nothing bound
             judge.skipped.append((grade_id(cell), str(exc)))
         except KernelFault as exc:
