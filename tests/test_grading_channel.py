@@ -10,6 +10,7 @@ import nbformat
 import numpy as np
 import pytest
 
+import autodiff_ref as ad
 from autodiff_course.grading import wire
 from autodiff_course.grading.channel import (Channel, ChannelError, KernelFault,
                                              StudentCodeError)
@@ -78,6 +79,32 @@ class Liar(float):
 
 liar = Liar(1.0)
 objects = np.array([object(), 1], dtype=object)
+
+import autodiff_ref as ad
+
+class Square(ad.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        ctx.note = "saved x"
+        return x.data ** 2
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * x * g
+
+def inputs_of(y):
+    return list(y.grad_fn.next)
+
+def vandal(y):
+    y.grad_fn.next.clear()
+    y.grad_fn = None
+    y.data = y.data * 0
+    return None
+
+def grad_of(f, x):
+    (g,) = ad.grad(f(x), x)
+    return g
 '''
 
 
@@ -258,6 +285,80 @@ def test_objects_of_the_notebooks_classes_cross_by_value_and_come_back(kernel):
     for i in range(2000):  # deeper than any nesting limit: sent as a flat table
         chain = ns["Node"](float(i), [chain])
     assert len(ns["visit"](chain)) == 2001 and chain.grad == 1.0
+
+
+def test_engine_graphs_cross_by_value_and_keep_their_identity(kernel):
+    """The judge's graph goes to the kernel as its contents; the nodes the
+    student's code returns are the judge's own nodes; the kernel cannot
+    rewrite the judge's graph (only an argument's data)."""
+    _, _, judge = kernel
+    outputs, exc = judge.run("import autodiff_ref as ad\n"
+                             "x = ad.tensor([1.0, 2.0], requires_grad=True)\n"
+                             "y = ad.exp(x) * x\n")
+    assert exc is None, outputs
+    ns = judge.ns
+    x, y = ns["x"], ns["y"]
+    found = ns["inputs_of"](y)
+    assert len(found) == 2 and found[0] is y.grad_fn.next[0] and found[1] is x
+    node, inputs = y.grad_fn, list(y.grad_fn.next)
+    ns["vandal"](y)
+    assert y.grad_fn is node and list(node.next) == inputs  # the graph is the judge's
+    assert np.array_equal(y.data, [0.0, 0.0])  # the argument changed in place comes back
+    # a judge function called back with the kernel's tensor, in the kernel's grad mode
+    g = ns["grad_of"](lambda t: (t * t * t).sum(), ad.tensor([2.0, -1.0], requires_grad=True))
+    assert isinstance(g, ad.Tensor) and np.allclose(g.data, [12.0, 3.0])
+
+
+def test_a_students_function_is_a_stand_in_with_the_judges_apply(kernel):
+    """Square.apply runs the judge's apply (the graph is the judge's) and the
+    student's rules in the kernel, first and second derivatives."""
+    _, _, judge = kernel
+    ns = judge.ns
+    square = ns["Square"]
+    assert isinstance(square, type) and issubclass(square, ad.Function)
+    x = ad.tensor([1.5, -2.0], requires_grad=True)
+    y = square.apply(x)
+    assert np.allclose(y.data, [2.25, 4.0]) and y.grad_fn.function is square
+    assert y.grad_fn.ctx.saved_tensors[0] is x and y.grad_fn.ctx.note == "saved x"
+    (g,) = ad.grad(y.sum(), x, create_graph=True)
+    assert np.allclose(g.data, [3.0, -4.0])
+    (h,) = ad.grad(g.sum(), x)  # through the student's backward, by the judge's engine
+    assert np.allclose(h.data, [2.0, 2.0])
+    assert ad.gradcheck(square.apply, (ad.tensor([0.3, 0.7], requires_grad=True),))
+
+
+def test_a_batch_sends_many_operations_as_one_request(kernel):
+    _, channel, judge = kernel
+    ns = judge.ns
+    before = channel.requests
+    with judge.batch():
+        d = ns["Dual"](0.5, 1.0)
+        for _ in range(500):
+            d = d * 1.01 + 0.001
+    assert channel.requests - before == 1  # the batch, sent at the end of the block
+    assert isinstance(d, Remote) and d._type == "Dual"
+    value = 0.5
+    for _ in range(500):
+        value = value * 1.01 + 0.001
+    assert abs(d.value - value) < 1e-12
+    with pytest.raises(StudentCodeError):  # the student's error surfaces when it is sent
+        with judge.batch():
+            ns["unwritten"](1.0)
+
+
+def test_a_class_derived_from_a_students_class_is_the_kernels(kernel):
+    runner, channel, judge = kernel
+    channel.mark()
+    _run(runner, "class Base:\n    pass\n")
+    judge.bind(channel.changed())
+    source = "class Derived(Base):\n    kind = 'instructor'\n"
+    _run(runner, source)  # an instructor's cell: the kernel runs it too
+    outputs, exc = judge.run(source)
+    assert exc is None, outputs
+    derived = judge.ns["Derived"]
+    assert isinstance(derived, Remote) and derived.kind == "instructor"
+    _, exc = judge.run("class OnlyInTheJudge(Base):\n    pass\n")  # a test cell's class
+    assert isinstance(exc, TypeError) and "not in a test cell" in str(exc)
 
 
 def test_student_exceptions_keep_their_type_and_function(kernel):

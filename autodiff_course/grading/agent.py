@@ -77,6 +77,7 @@ OPERATIONS = {
         "contains", "and_", "or_", "xor", "lshift", "rshift", "index")},
     "len": len, "bool": _exact(bool), "float": _exact(float), "int": _exact(int),
     "complex": _exact(complex), "str": _exact(str), "repr": lambda o: str(repr(o)),
+    "format": lambda o, spec: str(format(o, str(spec))),
     "isinstance": isinstance, "issubclass": issubclass, "list": _as_list, "array": _as_array,
     "type_name": lambda o: type(o).__name__,
     "class_name": lambda o: str(o.__name__) if isinstance(o, type) else None,

@@ -111,10 +111,11 @@ class Judge:
                 value = value._channel.stand_in(value)  # the judge's apply, the student's rules
             self.ns[name] = self.bound[name] = value
 
-    def run(self, source, batch=False):
+    def run(self, source, batch=False, figures=False):
         """Run one cell of the instructor's here; returns ``(outputs, exception)``.
         With ``batch`` the whole cell runs as in ``grading.batch()`` (the
-        instructor's other cells: only the names they define matter here)."""
+        instructor's other cells: only the names they define matter here);
+        with ``figures`` the figures it drew are among the outputs (PNG)."""
         import matplotlib.pyplot as plt
         import warnings
 
@@ -141,6 +142,7 @@ class Judge:
             grading.batching = contextlib.nullcontext
             for channel in self.channels:
                 channel.deferred.clear()
+            drawn = [_png(plt.figure(n)) for n in plt.get_fignums()] if figures else []
             plt.close("all")
             self.instructor_names |= {k for k, v in self.ns.items() if before.get(k) != id(v)}
         for channel in self.channels:
@@ -151,9 +153,20 @@ class Judge:
             if stream.getvalue():
                 outputs.append(nbformat.v4.new_output("stream", name=name,
                                                       text=stream.getvalue()))
+        outputs += drawn
         if exc is not None:
             outputs.append(_error_output(exc))
         return outputs, exc
+
+
+def _png(figure):
+    import base64
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return nbformat.v4.new_output("display_data", data={
+        "image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "text/plain": "<Figure>"})
 
 
 def warm_up():

@@ -76,6 +76,11 @@ class Remote:
     def __str__(self):
         return repr(self)
 
+    def __format__(self, spec):
+        if not spec:
+            return repr(self)
+        return _typed(self._apply("format", self, spec), (str,), "format()")
+
     def __hash__(self):
         return hash((id(self._channel), self._id))
 

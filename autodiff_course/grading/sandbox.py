@@ -52,6 +52,7 @@ TMP_SIZE = 64 * 1024 ** 2  # bytes of its /tmp (in memory)
 WORK_DIR = "/home/student"  # the kernel's working folder and HOME, inside the sandbox
 HIDDEN_PACKAGES = ("torch", "functorch", "jax", "jaxlib", "autograd", "sympy", "mpmath",
                    "tensorflow", "numdifftools", "findiff", "scipy/differentiate")
+UNAVAILABLE = "the reference engine (autodiff_ref) is not available"  # the stand-in's words
 ENGINE_STUB = '''"""A stand-in for the reference engine: this kernel grades answers that must
 not use it, so every name of it raises when used."""
 

@@ -235,7 +235,14 @@ def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started):
             else:
                 for runner, _ in reversed(list(kernels.values())):
                     runner.run_cell(cell, index)
-                judge.run(cell.source, batch=True)
+                engine_missing = any(o.get("output_type") == "error"
+                                     and sandbox.UNAVAILABLE in str(o.get("evalue", ""))
+                                     for o in cell.outputs)
+                outputs, exc = judge.run(cell.source, batch=True, figures=engine_missing)
+                if engine_missing and exc is None:
+                    # a demonstration that uses the engine, in a kernel without it:
+                    # the judge's run of it (with the engine) is what the student sees
+                    cell.outputs = _cap(outputs)
         except ChannelError as exc:  # the agent was broken by the answer: nothing bound
             judge.skipped.append((grade_id(cell), str(exc)))
         except KernelFault as exc:

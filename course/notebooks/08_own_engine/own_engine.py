@@ -844,9 +844,9 @@ except NotImplementedError:
 #
 # Besides the walk, `backward` checks the contract of every primitive: a
 # gradient whose shape is not its input's shape is a bug in that primitive,
-# and the sooner it is reported, the easier it is to find. The hidden tests
-# use primitives of their own, a graph 5,000 nodes deep and a primitive that
-# returns a wrong shape.
+# and the sooner it is reported, the easier it is to find. The tests also
+# use the primitives below the exercise, a graph 5,000 nodes deep and a
+# primitive that returns a wrong shape.
 
 # %% solution="tensor_engine" dunder_methods=true
 class Context:
