@@ -72,6 +72,9 @@ class Unavailable:
     def __call__(self, *args, **kwargs):
         raise ModuleNotFoundError(MESSAGE)
 
+    def __mro_entries__(self, bases):  # class F(autodiff_ref.Function)
+        raise ModuleNotFoundError(MESSAGE)
+
     def __repr__(self):
         return f"<autodiff_ref.{self.name}: not available here>"
 
