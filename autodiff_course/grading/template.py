@@ -32,9 +32,9 @@ class Template:
     release: nbformat.NotebookNode
     tests: dict
     policies: dict
-    data: dict = field(default_factory=dict)
     editions: dict = field(default_factory=dict)
     messages: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
 
     @property
     def engine(self):
@@ -58,7 +58,7 @@ def templates(course, assignment):
                 if p.is_file() and not p.is_symlink() and p.suffix != ".ipynb"}
         editions, messages = load_editions(course, assignment, release.name)
         result[release.name] = Template(release.name, nbformat.read(release, as_version=4),
-                                        tests, policies, data, editions, messages)
+                                        tests, policies, editions, messages, data)
     if not result:
         raise FileNotFoundError(f"no release notebooks for {assignment!r}: run "
                                 "`autodiff-course build` first")
