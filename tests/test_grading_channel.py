@@ -399,6 +399,28 @@ def test_a_lying_agent_gets_an_error_for_that_call_only(kernel):
     _run(runner, "w.encode = real")
 
 
+@pytest.mark.parametrize("table", [
+    {"k9001": ["N", {"$fn": "os.system"}, None, [], [], {"$t": []}, None]},  # not the engine's
+    {"k9002": ["T", {"$nd": ["float64", [1], "AAAAAAAAAAA="]}, True, {"$ad": "k404"}, None,
+               None]},  # names an object never described
+    {"j999999": ["T", {"$nd": ["float64", [1], "AAAAAAAAAAA="]}, True, None, None, None]},
+    {"k9003": ["X"]}])
+def test_a_forged_table_of_engine_objects_is_refused(kernel, table):
+    """A kernel that describes engine objects the judge cannot trust (a
+    Function that is not the engine's, a dangling key, one of the judge's own
+    objects it never received, an unknown kind) gets an error for that call."""
+    runner, channel, judge = kernel
+    _run(runner, "import autodiff_course.grading.agent as a\n"
+                 "real_table = a._agent.graphs.table\n"
+                 f"a._agent.graphs.table = lambda handle: {table!r}\n")
+    try:
+        with pytest.raises(ChannelError, match="refuses"):
+            judge.ns["double"](2.0)
+    finally:
+        _run(runner, "a._agent.graphs.table = real_table\n")
+    assert judge.ns["double"](1.5) == 3.0
+
+
 def test_huge_replies_and_floods_are_errors_of_that_call(kernel):
     runner, channel, judge = kernel
     limit = channel.reply_limit
