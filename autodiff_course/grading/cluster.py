@@ -128,7 +128,9 @@ def warm_up():
     import nbformat  # noqa: F401
     import numpy  # noqa: F401
 
-    from . import submission  # noqa: F401  (jupyter_client, nbgrader.utils, the screen)
+    from . import judge, submission  # noqa: F401  (jupyter_client, nbgrader.utils, the screen)
+
+    judge.warm_up()  # matplotlib, IPython's input transformer, the reference engine
 
 
 def worker_report(sandbox_mode):
