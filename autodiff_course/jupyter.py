@@ -31,7 +31,8 @@ from nbgrader import utils as nbgrader_utils
 
 __all__ = ["CellTimeoutError", "DeadKernelError", "KernelSession", "NotebookRunner",
            "OutputFlood", "grade_id", "is_answer", "is_grade", "is_locked", "is_solution",
-           "is_test", "kernel_manager", "nbgrader", "points", "tool_environment"]
+           "is_test", "kernel_alive", "kernel_manager", "launch_kernel", "nbgrader", "points",
+           "stop_kernel", "tool_environment"]
 
 
 # ------------------------------------------------------------ nbgrader
@@ -44,9 +45,15 @@ def tool_environment(extra=None):
     return {**os.environ, "PATH": path, **(extra or {})}
 
 
+# ``python -m nbgrader``, without jsonschema's iri parsers (skip_iri_formats)
+_NBGRADER_MAIN = ("from autodiff_course import skip_iri_formats; skip_iri_formats(); "
+                  "import sys; from nbgrader.apps.nbgraderapp import main; "
+                  "sys.argv[0] = 'nbgrader'; main()")
+
+
 def nbgrader(course, *args, check=True, env=None):
     """Run one nbgrader command in the course folder; returns the CompletedProcess."""
-    cmd = [sys.executable, "-m", "nbgrader", *args]
+    cmd = [sys.executable, "-c", _NBGRADER_MAIN, *args]
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True,
                           env=tool_environment(env))
     if check and proc.returncode != 0:
@@ -110,6 +117,36 @@ class _IpcKernelManager(AsyncKernelManager):
 def kernel_manager(folder, prefix=()):
     """The one way the package makes a kernel manager (see the module docstring)."""
     return _IpcKernelManager(folder, prefix)
+
+
+def launch_kernel(folder, prefix=()):
+    """Start a kernel in ``folder`` (its working folder and sockets) without
+    waiting for it, as ``NotebookRunner`` would start it; returns its manager.
+    Its process boots while the caller does other work; a ``NotebookRunner``
+    given this manager later connects to that kernel instead of starting one."""
+    km = kernel_manager(folder, prefix)
+    NotebookRunner(nbformat.v4.new_notebook(), folder, km=km).start_new_kernel(
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return km
+
+
+def kernel_alive(km):
+    try:
+        return bool(run_sync(km.is_alive)())
+    except Exception:  # noqa: BLE001  (never started, or its manager is gone)
+        return False
+
+
+def stop_kernel(km, now=True):
+    """Shut a kernel down whatever state it is in (dead, hung, fine);
+    ``now=False`` asks it to exit first."""
+    if km is None:
+        return
+    for step, kwargs in ((km.shutdown_kernel, {"now": now}), (km.cleanup_resources, {})):
+        try:
+            run_sync(step)(**kwargs)
+        except Exception:  # noqa: BLE001  (already dead or never started)
+            pass
 
 
 # ------------------------------------------------------------ running
@@ -215,18 +252,8 @@ class NotebookRunner(NotebookClient):
         return self.execute_cell(cell, index)
 
     def stop(self, now=True):
-        """Shut the kernel down whatever state it is in (dead, hung, fine);
-        ``now=False`` asks it to exit first."""
-        from jupyter_core.utils import run_sync
-
-        km = self.km
-        if km is None:
-            return
-        for step, kwargs in ((km.shutdown_kernel, {"now": now}), (km.cleanup_resources, {})):
-            try:
-                run_sync(step)(**kwargs)
-            except Exception:  # noqa: BLE001  (already dead or never started)
-                pass
+        """Shut the kernel down whatever state it is in (``stop_kernel``)."""
+        stop_kernel(self.km, now)
 
     def close(self):
         if self._sockets is not None:

@@ -37,7 +37,7 @@ from pathlib import Path
 from ..jupyter import nbgrader
 from . import sandbox
 from .record import INPUT_DIR, PHASE_VARIABLE
-from .submission import (CELL_TIMEOUT, cached_outcome, fingerprint, grade_files,
+from .submission import (CELL_TIMEOUT, RECORD_FILE, cached_outcome, fingerprint, grade_files,
                          package_digest, publish, read_submission)
 from .template import templates
 
@@ -114,6 +114,21 @@ def killed_reason(exc):
             f"retried ({str(exc).split('. ')[0]})")
 
 
+def longest_first(todo, course, assignment):
+    """``todo`` with the submissions that take longest first (their time in
+    an earlier run, else their size), so that no worker is left with a long
+    one at the end while the others wait."""
+    def expected(student):
+        record = Path(course) / INPUT_DIR / student / assignment / RECORD_FILE
+        try:
+            seconds = json.loads(record.read_text())["outcome"]["seconds"]
+        except (OSError, ValueError, KeyError, TypeError):
+            seconds = 0.0
+        return seconds, sum(len(data) for data in todo[student][0].values())
+
+    return {s: todo[s] for s in sorted(todo, key=expected, reverse=True)}
+
+
 def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done, bar,
                task=None):
     """Send ``todo`` ({student: (files, key)}) to the cluster as ``task``
@@ -132,9 +147,10 @@ def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done,
     # cancels every task depending on it), a task's own arguments are not.
     run = uuid.uuid4().hex[:8]
     futures = {}
-    for student, (files, key) in todo.items():
+    for rank, (student, (files, key)) in enumerate(todo.items()):
         future = client.submit(task, tmpl, files, student, sandbox_mode, cell_timeout,
-                               key=f"grade-{assignment}-{student}-{run}", retries=1)
+                               key=f"grade-{assignment}-{student}-{run}", retries=1,
+                               priority=len(todo) - rank)  # in the order of ``todo``
         futures[future] = student
     errors = {}
     for future in as_completed(futures, loop=client.loop):
@@ -184,11 +200,13 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
     if not students:
         raise RuntimeError(f"no submissions of {assignment} in {course / 'submitted'}: collect "
                            f"them first (`nbgrader collect {assignment}`)")
-    from .cluster import check_workers, connect
+    from .cluster import Session, check_workers
 
     (course / INPUT_DIR).mkdir(exist_ok=True)
-    with _lock(course):
+    with _lock(course), Session(scheduler, jobs) as session:
         started = time.monotonic()
+        if scheduler:
+            session.start()  # reach it (and warm its workers) while the class is read
         tmpl = templates(course, assignment)
         outcomes, todo = {}, {}
         for student in students:
@@ -199,6 +217,7 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
                 outcomes[student] = done
             else:
                 todo[student] = (files, key)
+                session.start()  # the embedded cluster starts with the first to grade
 
         def finished(student, notebooks, outcome, key):
             publish(course, student, assignment, notebooks, outcome, todo[student][0], key)
@@ -206,15 +225,17 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
 
         where, errors = "no worker needed", {}
         if todo or scheduler:
-            with connect(scheduler, jobs) as client:
-                workers = check_workers(client, sandbox_mode, package_digest())
-                where = f"{workers} worker(s) at {client.scheduler.address}" \
-                    if scheduler else f"{workers} local worker(s)"
-                if todo:
-                    with progress(len(students), f"grading {assignment}",
-                                  len(outcomes)) as bar:
-                        errors = run_phase1(client, assignment, tmpl, todo, sandbox_mode,
-                                            cell_timeout, finished, bar)
+            client = session.client()
+            workers = check_workers(client, sandbox_mode, package_digest())
+            where = f"{workers} worker(s) at {client.scheduler.address}" \
+                if scheduler else f"{workers} local worker(s)"
+            if todo:
+                with progress(len(students), f"grading {assignment}", len(outcomes)) as bar:
+                    errors = run_phase1(client, assignment, tmpl, longest_first(todo, course,
+                                                                                assignment),
+                                        sandbox_mode, cell_timeout, finished, bar)
+        # the workers stop while phase 2 runs (leaving the with block waits for them)
+        session.close_in_background()
         if errors:
             raise RuntimeError(
                 "the grader failed on some submissions (their results are not recorded; the "

@@ -44,7 +44,8 @@ from pathlib import Path
 import nbformat
 
 from ..jupyter import (CellTimeoutError, DeadKernelError, NotebookRunner, OutputFlood,
-                       grade_id, is_solution, is_test, kernel_manager)
+                       grade_id, is_solution, is_test, kernel_alive, kernel_manager,
+                       launch_kernel, stop_kernel)
 from . import language, sandbox
 from .integrity import screen
 from .record import INPUT_DIR
@@ -193,39 +194,50 @@ def instrument(nb, token):
 # ---------------------------------------------------------- 5. run
 
 
-def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET):
+def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET,
+            km=None, ready=None):
     """Run ``nb`` in place, cell by cell, in a (sandboxed) kernel. Returns the
-    fault that stopped the run, or None."""
+    fault that stopped the run, or None. ``km``: a kernel started ahead in
+    ``scratch`` (``KernelAhead``; if it cannot be reached a fresh one is
+    started); ``ready()`` is called once the kernel answers."""
     prefix = sandbox.prefix_for(sandbox.mode(use_sandbox), scratch)
-    runner = NotebookRunner(nb, scratch, km=kernel_manager(scratch, prefix),
-                            timeout=cell_timeout, interrupt_on_timeout=False,
-                            startup_timeout=60, cell_limit=CELL_OUTPUT_LIMIT,
-                            total_limit=TOTAL_OUTPUT_LIMIT)
     fault, started = None, time.monotonic()
-    try:
-        with runner.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                if time.monotonic() - started > budget:
-                    fault = f"the notebook ran for more than {budget} s in all"
-                elif fault is None:
-                    try:
-                        runner.run_cell(cell, index)
+    for ahead in ([km] if km is not None else []) + [None]:
+        runner = NotebookRunner(nb, scratch, km=ahead or kernel_manager(scratch, prefix),
+                                timeout=cell_timeout, interrupt_on_timeout=False,
+                                startup_timeout=60, cell_limit=CELL_OUTPUT_LIMIT,
+                                total_limit=TOTAL_OUTPUT_LIMIT)
+        connected = False
+        try:
+            with runner.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+                connected = True
+                if ready is not None:
+                    ready()
+                for index, cell in enumerate(nb.cells):
+                    if cell.cell_type != "code":
                         continue
-                    except CellTimeoutError:
-                        fault = f"a cell ran for more than {cell_timeout} s (stopped)"
-                    except DeadKernelError:
-                        fault = "the kernel died (for example os._exit, a crash, or the " \
-                                "memory limit)"
-                    except OutputFlood as exc:
-                        fault = str(exc)
-                    cell.outputs.append(error_output("GraderFault", fault))
-                    break
-    except (RuntimeError, TimeoutError) as exc:
-        fault = fault or f"the kernel could not run the notebook ({type(exc).__name__}: {exc})"
-    finally:
-        runner.stop()
+                    if time.monotonic() - started > budget:
+                        fault = f"the notebook ran for more than {budget} s in all"
+                    elif fault is None:
+                        try:
+                            runner.run_cell(cell, index)
+                            continue
+                        except CellTimeoutError:
+                            fault = f"a cell ran for more than {cell_timeout} s (stopped)"
+                        except DeadKernelError:
+                            fault = "the kernel died (for example os._exit, a crash, or the " \
+                                    "memory limit)"
+                        except OutputFlood as exc:
+                            fault = str(exc)
+                        cell.outputs.append(error_output("GraderFault", fault))
+                        break
+        except (RuntimeError, TimeoutError) as exc:
+            if ahead is not None and not connected:
+                continue  # nothing ran: the notebook gets a kernel started now
+            fault = fault or f"the kernel could not run the notebook ({type(exc).__name__}: {exc})"
+        finally:
+            runner.stop()
+        break
     if fault:
         stop = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
                      and any(o.get("ename") == "GraderFault" for o in c.get("outputs", []))),
@@ -236,6 +248,69 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
     return fault
 
 
+class KernelAhead:
+    """The kernel of the next submission, started while this one runs.
+
+    Starting a kernel (the sandbox, Python, ipykernel) takes over half a
+    second that would otherwise add to every submission. A worker's grading
+    process, which grades one submission after another, enables this
+    (``cluster.py``); elsewhere ``run_submission`` starts each kernel itself.
+    Nothing changes for the submission: its kernel is new and has run
+    nothing, in its own new scratch folder and sandbox (the submission's files
+    are copied in before its first cell, as before); one kernel per submission.
+    """
+
+    def __init__(self):
+        self.enabled = False
+        self._next = None  # (sandbox mode, scratch folder, kernel manager)
+
+    def enable(self):
+        import multiprocessing.util
+
+        self.enabled = True
+        # a multiprocessing child runs these finalizers, not atexit, when it ends
+        multiprocessing.util.Finalize(self, self.discard, exitpriority=10)
+
+    def take(self, sandbox_mode):
+        """``(scratch, km)`` of the kernel started for a submission in
+        ``sandbox_mode``, or ``(None, None)``."""
+        ahead, self._next = self._next, None
+        if ahead is None:
+            return None, None
+        if ahead[0] != sandbox_mode or not kernel_alive(ahead[2]):
+            self._drop(ahead)
+            return None, None
+        return ahead[1], ahead[2]
+
+    def start_next(self, sandbox_mode):
+        if not self.enabled or self._next is not None:
+            return
+        scratch = Path(tempfile.mkdtemp(prefix="autodiff-grade-"))
+        try:
+            km = launch_kernel(scratch, sandbox.prefix_for(sandbox_mode, scratch))
+        except Exception:  # noqa: BLE001  (the next submission starts its own)
+            shutil.rmtree(scratch, ignore_errors=True)
+            return
+        self._next = (sandbox_mode, scratch, km)
+
+    def discard(self):
+        ahead, self._next = self._next, None
+        if ahead is not None:
+            self._drop(ahead)
+
+    def scratch(self):
+        """The folder of the kernel started ahead (to remove it in a hurry)."""
+        return self._next[1] if self._next else None
+
+    @staticmethod
+    def _drop(ahead):
+        stop_kernel(ahead[2])
+        shutil.rmtree(ahead[1], ignore_errors=True)
+
+
+KERNEL_AHEAD = KernelAhead()
+
+
 def fail_everything(nb, reason):
     """Nothing to run (no notebook): every code cell fails with the reason."""
     for cell in nb.cells:
@@ -244,13 +319,17 @@ def fail_everything(nb, reason):
 
 
 def run_submission(nb, sub_dir, use_sandbox, cell_timeout):
-    """Run in a fresh scratch folder holding the submission's data files."""
-    scratch = Path(tempfile.mkdtemp(prefix="autodiff-grade-"))
+    """Run in a fresh scratch folder holding the submission's data files (the
+    folder of the kernel started ahead for it, if there is one)."""
+    mode = sandbox.mode(use_sandbox)
+    scratch, km = KERNEL_AHEAD.take(mode)
+    scratch = scratch or Path(tempfile.mkdtemp(prefix="autodiff-grade-"))
     try:
         for extra in Path(sub_dir).iterdir():  # data files that came with it
             if extra.is_file() and extra.suffix != ".ipynb":
                 shutil.copy2(extra, scratch / extra.name)
-        return execute(nb, scratch, use_sandbox, cell_timeout)
+        return execute(nb, scratch, use_sandbox, cell_timeout, km=km,
+                       ready=lambda: KERNEL_AHEAD.start_next(mode))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
