@@ -31,8 +31,8 @@ from nbgrader import utils as nbgrader_utils
 
 __all__ = ["CellTimeoutError", "DeadKernelError", "KernelSession", "NotebookRunner",
            "OutputFlood", "grade_id", "is_answer", "is_grade", "is_locked", "is_solution",
-           "is_test", "kernel_alive", "kernel_manager", "launch_kernel", "nbgrader", "points",
-           "stop_kernel", "tool_environment"]
+           "is_test", "kernel_alive", "kernel_manager", "launch_kernel", "nbgrader",
+           "NbgraderLater", "points", "stop_kernel", "tool_environment"]
 
 
 # ------------------------------------------------------------ nbgrader
@@ -45,10 +45,13 @@ def tool_environment(extra=None):
     return {**os.environ, "PATH": path, **(extra or {})}
 
 
-# ``python -m nbgrader``, without jsonschema's iri parsers (skip_iri_formats)
-_NBGRADER_MAIN = ("from autodiff_course import skip_iri_formats; skip_iri_formats(); "
+# ``python -m nbgrader``, without jsonschema's iri parsers (skip_iri_formats);
+# NbgraderLater's waits for a line "go" on stdin before the command starts
+_NBGRADER_LOAD = ("from autodiff_course import skip_iri_formats; skip_iri_formats(); "
                   "import sys; from nbgrader.apps.nbgraderapp import main; "
-                  "sys.argv[0] = 'nbgrader'; main()")
+                  "sys.argv[0] = 'nbgrader'; ")
+_NBGRADER_MAIN = _NBGRADER_LOAD + "main()"
+_NBGRADER_GO = _NBGRADER_LOAD + "sys.stdin.readline().strip() == 'go' or sys.exit(1); main()"
 
 
 def nbgrader(course, *args, check=True, env=None):
@@ -56,10 +59,39 @@ def nbgrader(course, *args, check=True, env=None):
     cmd = [sys.executable, "-c", _NBGRADER_MAIN, *args]
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True,
                           env=tool_environment(env))
+    return _checked(proc, args, check)
+
+
+def _checked(proc, args, check):
     if check and proc.returncode != 0:
         raise RuntimeError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
                            f"{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+class NbgraderLater:
+    """One nbgrader command, its interpreter started now: Python and nbgrader
+    load (about a second of one core) while the caller does other work, and
+    the command itself, from reading the course's configuration on, runs at
+    ``run()`` (as ``nbgrader()`` would run it). ``cancel()`` ends it before it
+    did anything; so does the end of its standard input."""
+
+    def __init__(self, course, *args, env=None):
+        self.args = args
+        self.proc = subprocess.Popen([sys.executable, "-c", _NBGRADER_GO, *args], cwd=course,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env=tool_environment(env))
+
+    def run(self, check=True):
+        out, err = self.proc.communicate("go\n")
+        return _checked(subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out,
+                                                    err), self.args, check)
+
+    def cancel(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
 
 
 # -------------------------------------------------------- cell roles

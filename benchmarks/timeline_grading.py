@@ -174,15 +174,23 @@ def instrument():
     real_phase1 = G.run_phase1
 
     def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done, bar,
-                   task=None):
+                   task=None, **kw):
         def timed_done(student, *rest):
             mark(f"result {student} arrived")
             done(student, *rest)
 
+        if kw.get("tail"):
+            tail = kw["tail"]
+
+            def timed_tail():
+                mark("tail: a worker is idle")
+                tail()
+
+            kw["tail"] = timed_tail
         mark("run_phase1 start")
         try:
             return real_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout,
-                               timed_done, bar, task=timed_task)
+                               timed_done, bar, task=timed_task, **kw)
         finally:
             mark("run_phase1 end")
 

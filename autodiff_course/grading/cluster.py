@@ -167,9 +167,12 @@ def worker_report(sandbox_mode):
 
 
 def grading_process_report(sandbox_mode):
-    from .submission import package_digest
+    from .submission import KERNEL_AHEAD, package_digest
 
-    return {"sandbox": sandbox.available(sandbox_mode), "digest": package_digest()}
+    why = sandbox.available(sandbox_mode)
+    if why is None:  # the first submission's kernel starts while the others are asked
+        KERNEL_AHEAD.start_next(sandbox.mode(sandbox_mode))
+    return {"sandbox": why, "digest": package_digest()}
 
 
 @contextmanager

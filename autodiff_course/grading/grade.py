@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from ..jupyter import nbgrader
+from ..jupyter import NbgraderLater
 from . import sandbox
 from .record import INPUT_DIR, PHASE_VARIABLE
 from .submission import (CELL_TIMEOUT, RECORD_FILE, cached_outcome, fingerprint, grade_files,
@@ -67,10 +67,17 @@ def progress(total, desc, initial=0):
                 file=sys.stderr, dynamic_ncols=True)
 
 
-def record_in_gradebook(course, assignment):
-    """Phase 2: nbgrader autograde on the phase-1 notebooks, execution off."""
-    return nbgrader(course, "autograde", assignment, "--force",
-                    env={PHASE_VARIABLE: "record"}, check=False)
+def recorder(course, assignment):
+    """Phase 2's ``nbgrader autograde``, its interpreter started (nbgrader
+    loaded) to run later (``record_in_gradebook``)."""
+    return NbgraderLater(course, "autograde", assignment, "--force",
+                         env={PHASE_VARIABLE: "record"})
+
+
+def record_in_gradebook(course, assignment, started=None):
+    """Phase 2: nbgrader autograde on the phase-1 notebooks, execution off
+    (``started``: a ``recorder`` started earlier)."""
+    return (started or recorder(course, assignment)).run(check=False)
 
 
 def gradebook_scores(course, assignment):
@@ -130,12 +137,14 @@ def longest_first(todo, course, assignment):
 
 
 def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done, bar,
-               task=None):
+               task=None, workers=1, tail=None):
     """Send ``todo`` ({student: (files, key)}) to the cluster as ``task``
     (``submission.grade_files``) and call ``done(student, notebooks, outcome,
     key)`` for each result as it arrives. A submission whose task killed its
     workers too often gets a fault outcome, computed here without running
-    anything. Returns {student: error} for tasks that raised (after a retry)."""
+    anything. Returns {student: error} for tasks that raised (after a retry).
+    ``tail()`` is called once fewer submissions are left than ``workers``
+    (one of them is idle)."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -152,8 +161,13 @@ def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done,
                                key=f"grade-{assignment}-{student}-{run}", retries=1,
                                priority=len(todo) - rank)  # in the order of ``todo``
         futures[future] = student
-    errors = {}
+    errors, left = {}, len(futures)
+    if tail is not None and left < workers:
+        tail()
     for future in as_completed(futures, loop=client.loop):
+        left -= 1
+        if tail is not None and left == workers - 1:
+            tail()
         student = futures[future]
         files, key = todo[student]
         try:
@@ -223,27 +237,37 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
             publish(course, student, assignment, notebooks, outcome, todo[student][0], key)
             outcomes[student] = outcome
 
-        where, errors = "no worker needed", {}
-        if todo or scheduler:
-            client = session.client()
-            workers = check_workers(client, sandbox_mode, package_digest())
-            where = f"{workers} worker(s) at {client.scheduler.address}" \
-                if scheduler else f"{workers} local worker(s)"
-            if todo:
-                with progress(len(students), f"grading {assignment}", len(outcomes)) as bar:
-                    errors = run_phase1(client, assignment, tmpl, longest_first(todo, course,
-                                                                                assignment),
-                                        sandbox_mode, cell_timeout, finished, bar)
-        # the workers stop while phase 2 runs (leaving the with block waits for them)
-        session.close_in_background()
-        if errors:
-            raise RuntimeError(
-                "the grader failed on some submissions (their results are not recorded; the "
-                "others are, and a re-run resumes from them):\n" +
-                "\n".join(f"  {s}: {e}" for s, e in sorted(errors.items())))
-        phase1 = time.monotonic() - started
-        outcomes = [outcomes[s] for s in students]
-        proc = record_in_gradebook(course, assignment)
+        where, errors, phase2 = "no worker needed", {}, []
+
+        def tail():  # a worker is idle: phase 2's nbgrader loads meanwhile
+            if not phase2:
+                phase2.append(recorder(course, assignment))
+
+        try:
+            if todo or scheduler:
+                client = session.client()
+                workers = check_workers(client, sandbox_mode, package_digest())
+                where = f"{workers} worker(s) at {client.scheduler.address}" \
+                    if scheduler else f"{workers} local worker(s)"
+                if todo:
+                    with progress(len(students), f"grading {assignment}", len(outcomes)) as bar:
+                        errors = run_phase1(client, assignment, tmpl,
+                                            longest_first(todo, course, assignment),
+                                            sandbox_mode, cell_timeout, finished, bar,
+                                            workers=workers, tail=tail)
+            # the workers stop while phase 2 runs (leaving the with block waits for them)
+            session.close_in_background()
+            if errors:
+                raise RuntimeError(
+                    "the grader failed on some submissions (their results are not recorded; "
+                    "the others are, and a re-run resumes from them):\n" +
+                    "\n".join(f"  {s}: {e}" for s, e in sorted(errors.items())))
+            phase1 = time.monotonic() - started
+            outcomes = [outcomes[s] for s in students]
+            proc = record_in_gradebook(course, assignment, phase2.pop() if phase2 else None)
+        finally:
+            for unused in phase2:
+                unused.cancel()
         problems = check_gradebook(outcomes, gradebook_scores(course, assignment), proc)
         write_report(course, assignment, outcomes, problems)
         log(f"graded {len(outcomes)} submission(s) of {assignment} on {where}: phase 1 "
