@@ -32,7 +32,8 @@ from nbgrader import utils as nbgrader_utils
 
 __all__ = ["CellTimeoutError", "DeadKernelError", "KernelLine", "KernelSession", "NotebookRunner",
            "OutputFlood", "grade_id", "is_answer", "is_grade", "is_locked", "is_solution",
-           "is_test", "kernel_manager", "nbgrader", "points", "tool_environment"]
+           "is_test", "kernel_manager", "nbgrader",
+           "NbgraderLater", "points", "stop_kernel", "tool_environment"]
 
 
 # ------------------------------------------------------------ nbgrader
@@ -45,15 +46,53 @@ def tool_environment(extra=None):
     return {**os.environ, "PATH": path, **(extra or {})}
 
 
+# ``python -m nbgrader``, without jsonschema's iri parsers (skip_iri_formats);
+# NbgraderLater's waits for a line "go" on stdin before the command starts
+_NBGRADER_LOAD = ("from autodiff_course import skip_iri_formats; skip_iri_formats(); "
+                  "import sys; from nbgrader.apps.nbgraderapp import main; "
+                  "sys.argv[0] = 'nbgrader'; ")
+_NBGRADER_MAIN = _NBGRADER_LOAD + "main()"
+_NBGRADER_GO = _NBGRADER_LOAD + "sys.stdin.readline().strip() == 'go' or sys.exit(1); main()"
+
+
 def nbgrader(course, *args, check=True, env=None):
     """Run one nbgrader command in the course folder; returns the CompletedProcess."""
-    cmd = [sys.executable, "-m", "nbgrader", *args]
+    cmd = [sys.executable, "-c", _NBGRADER_MAIN, *args]
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True,
                           env=tool_environment(env))
+    return _checked(proc, args, check)
+
+
+def _checked(proc, args, check):
     if check and proc.returncode != 0:
         raise RuntimeError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
                            f"{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+class NbgraderLater:
+    """One nbgrader command, its interpreter started now: Python and nbgrader
+    load (about a second of one core) while the caller does other work, and
+    the command itself, from reading the course's configuration on, runs at
+    ``run()`` (as ``nbgrader()`` would run it). ``cancel()`` ends it before it
+    did anything; so does the end of its standard input."""
+
+    def __init__(self, course, *args, env=None):
+        self.args = args
+        self.proc = subprocess.Popen([sys.executable, "-c", _NBGRADER_GO, *args], cwd=course,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env=tool_environment(env))
+
+    def run(self, check=True):
+        out, err = self.proc.communicate("go\n")
+        return _checked(subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out,
+                                                    err), self.args, check)
+
+    def cancel(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
 
 
 # -------------------------------------------------------- cell roles
@@ -111,6 +150,18 @@ class _IpcKernelManager(AsyncKernelManager):
 def kernel_manager(folder, prefix=()):
     """The one way the package makes a kernel manager (see the module docstring)."""
     return _IpcKernelManager(folder, prefix)
+
+
+def stop_kernel(km, now=True):
+    """Shut a kernel down whatever state it is in (dead, hung, fine);
+    ``now=False`` asks it to exit first."""
+    if km is None:
+        return
+    for step, kwargs in ((km.shutdown_kernel, {"now": now}), (km.cleanup_resources, {})):
+        try:
+            run_sync(step)(**kwargs)
+        except Exception:  # noqa: BLE001  (already dead or never started)
+            pass
 
 
 # ------------------------------------------------------------ running
@@ -216,18 +267,8 @@ class NotebookRunner(NotebookClient):
         return self.execute_cell(cell, index)
 
     def stop(self, now=True):
-        """Shut the kernel down whatever state it is in (dead, hung, fine);
-        ``now=False`` asks it to exit first."""
-        from jupyter_core.utils import run_sync
-
-        km = self.km
-        if km is None:
-            return
-        for step, kwargs in ((km.shutdown_kernel, {"now": now}), (km.cleanup_resources, {})):
-            try:
-                run_sync(step)(**kwargs)
-            except Exception:  # noqa: BLE001  (already dead or never started)
-                pass
+        """Shut the kernel down whatever state it is in (``stop_kernel``)."""
+        stop_kernel(self.km, now)
 
     def close(self):
         if self._sockets is not None:
