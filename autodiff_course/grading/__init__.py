@@ -4,7 +4,8 @@
 ``submission.py`` one submission; ``template.py`` what the instructor's
 notebooks say; ``integrity.py`` the static screen (early feedback, and the
 exercises' policies); ``sandbox.py`` the student's kernel's sandbox;
-``judge.py`` the trusted side that runs every test, ``channel.py`` its
+``judge.py`` the trusted side that runs every test (and, by
+``slicing.py``, the instructor's cells the tests need), ``channel.py`` its
 requests to the kernel and ``remote.py`` its proxies of the student's
 objects; ``agent.py`` its agent inside the student's kernel; ``wire.py`` the
 data that crosses between them;

@@ -208,15 +208,18 @@ def _cap(outputs, limit=CELL_OUTPUT_LIMIT):
     return outputs
 
 
-def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started):
+def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started, judged=None):
     """Each code cell where it belongs: answers in the kernels (then the names
     they defined in the kernel that serves them, ``serving(grade id)``, are
     bound on the judge's side), tests in the judge, the instructor's other
-    cells in the kernels and the judge. The first kernel's outputs are kept.
-    Returns the fault that stopped the run."""
+    cells in the kernels and, if the tests need them (``judged``: their
+    positions among the code cells; None: all), in the judge. The first
+    kernel's outputs are kept. Returns the fault that stopped the run."""
+    code = -1
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        code += 1
         if time.monotonic() - started > budget:
             return f"the notebook ran for more than {budget} s in all"
         try:
@@ -238,6 +241,8 @@ def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started):
                 engine_missing = any(o.get("output_type") == "error"
                                      and sandbox.UNAVAILABLE in str(o.get("evalue", ""))
                                      for o in cell.outputs)
+                if not engine_missing and judged is not None and code not in judged:
+                    continue  # the tests need nothing of it (slicing.py)
                 outputs, exc = judge.run(cell.source, batch=True, figures=engine_missing)
                 if engine_missing and exc is None:
                     # a demonstration that uses the engine, in a kernel without it:
@@ -296,7 +301,7 @@ def kernel_kinds(policies, engine=True):
 
 
 def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET,
-            engine=True, data=None, policies=None, stats=None):
+            engine=True, data=None, policies=None, stats=None, judged=None):
     """Run ``nb`` in place: the student's kernels in the sandbox, the tests in
     the judge. With ``policies`` (answer grade id -> ``Policy``) the answers
     that allow nothing of the reference engine are served by a kernel without
@@ -304,7 +309,8 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
     without, one kernel (with the engine iff ``engine``). ``data``: the
     instructor's data files ({name: bytes}) for the working folder. Returns
     the fault that stopped the run, or None. ``stats`` (a dict), if given,
-    gets the number of requests to the kernels and their time."""
+    gets the number of requests to the kernels and their time. ``judged``:
+    the instructor's cells the judge runs (``Template.judged``; None: all)."""
     from .judge import Judge
 
     serving = kernel_kinds(policies, engine)
@@ -317,7 +323,8 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
             kernels = {kind: _kernel(stack, nb, Path(scratch) / kind, kind, use_sandbox,
                                      cell_timeout, data, started + budget) for kind in kinds}
             judge = Judge(*(channel for _, channel in kernels.values()))
-            fault = _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started)
+            fault = _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started,
+                               judged)
             if stats is not None:
                 for _, channel in kernels.values():
                     stats["requests"] = stats.get("requests", 0) + channel.requests
@@ -348,7 +355,7 @@ def run_submission(nb, template, use_sandbox, cell_timeout, stats=None):
     scratch = Path(tempfile.mkdtemp(prefix="autodiff-grade-"))
     try:
         return execute(nb, scratch, use_sandbox, cell_timeout, data=template.data,
-                       policies=template.policies, stats=stats)
+                       policies=template.policies, stats=stats, judged=template.judged())
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

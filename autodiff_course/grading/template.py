@@ -8,9 +8,10 @@ from pathlib import Path
 import nbformat
 
 from ..editions import english_notebooks
-from ..jupyter import grade_id, is_solution, is_test
+from ..jupyter import grade_id, is_answer, is_solution, is_test
 from .integrity import Policy
 from .language import load_editions
+from .slicing import needed
 
 
 @dataclass
@@ -41,6 +42,15 @@ class Template:
         """Whether the student's kernel gets the reference engine: only if an
         exercise of the notebook allows some of it (``allow=``)."""
         return any(p.allow for p in self.policies.values())
+
+    def judged(self):
+        """The positions (among the code cells) of the instructor's cells
+        the judge runs besides the tests (``slicing.needed``), read from the
+        instructor's notebooks only: nothing a student writes changes it."""
+        cells = [c for c in self.release.cells if c.cell_type == "code"]
+        return needed(tuple(("test", self.tests.get(grade_id(c), c.source)) if is_test(c)
+                            else ("answer", c.source) if is_answer(c) else ("other", c.source)
+                            for c in cells))
 
 
 def templates(course, assignment):

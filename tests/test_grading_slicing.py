@@ -1,0 +1,159 @@
+"""Which of the instructor's cells the judge runs (grading/slicing.py): the
+tests' names and everything that may change them are kept; demonstrations
+that change nothing the tests read are left out."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from autodiff_course.grading.slicing import needed, reasons
+
+SETUP = ("other", "import numpy as np\nimport matplotlib.pyplot as plt\n")
+ANSWER = ("answer", "def gradient(f, x):\n    raise NotImplementedError()\n")
+
+
+def kept(*cells):
+    """The indices of the "other" cells kept, for cells given as (kind, source)."""
+    cells = tuple((kind, textwrap.dedent(source)) for kind, source in cells)
+    return sorted(needed(cells))
+
+
+def test_a_demonstration_that_binds_nothing_the_tests_read_is_left_out():
+    demo = ("other", """
+        xs = np.linspace(-1, 1, 50)
+        fig, ax = plt.subplots()
+        ax.plot(xs, np.sin(xs))
+        for h in [0.1, 0.01]:
+            print(h, (np.sin(1 + h) - np.sin(1)) / h)
+        plt.show()
+        """)
+    test = ("test", "assert np.isclose(gradient(np.sin, 0.0), 1.0)\n")
+    assert kept(SETUP, ANSWER, demo, test) == [0]
+
+
+def test_names_the_tests_read_are_kept_with_what_they_are_made_from():
+    data = ("other", "rng = np.random.default_rng(0)\nX = rng.standard_normal((5, 3))\n")
+    scale = ("other", "scale = 2.0\n")
+    derived = ("other", "X_scaled = scale * X\n")
+    test = ("test", "assert gradient(np.sum, X_scaled).shape == (5, 3)\n")
+    assert kept(SETUP, data, scale, ANSWER, derived, test) == [0, 1, 2, 4]
+
+
+def test_a_name_the_test_binds_itself_needs_no_earlier_cell():
+    earlier = ("other", "t = np.arange(3.0)\nprint(t)\n")
+    test = ("test", "t = np.ones(2)\nassert gradient(np.sum, t).shape == t.shape\n")
+    assert kept(SETUP, earlier, ANSWER, test) == [0]
+    reads_first = ("test", "print(t)\nt = np.ones(2)\n")
+    assert kept(SETUP, earlier, ANSWER, reads_first) == [0, 1]
+
+
+@pytest.mark.parametrize("change", [
+    "data.append(4.0)",            # a method of the object
+    "data[0] = 10.0",              # a store into it
+    "alias = data\nalias.append(4.0)",   # through another name in the cell
+    "del data[0]",
+    "data += [5.0]",
+])
+def test_a_cell_that_may_change_an_object_the_tests_read_is_kept(change):
+    data = ("other", "data = [1.0, 2.0, 3.0]\n")
+    cell = ("other", change + "\n")
+    test = ("test", "assert gradient(sum, data) is not None\n")
+    assert kept(SETUP, data, cell, ANSWER, test) == [1, 2]  # (the test uses no module)
+
+
+def test_an_alias_made_in_an_earlier_cell_carries_the_change():
+    data = ("other", "data = [1.0, 2.0]\nsame = data\n")
+    change = ("other", "same.append(3.0)\n")
+    test = ("test", "assert len(data) == 3\n")
+    assert kept(SETUP, data, change, test) == [1, 2]
+
+
+@pytest.mark.parametrize("call", ["np.random.seed(0)", "np.set_printoptions(precision=3)",
+                                  "np.random.shuffle(values)", "plt.rcParams['lines.lw'] = 2"])
+def test_a_change_of_a_modules_state_is_kept(call):
+    cell = ("other", f"values = [3, 1, 2]\n{call}\n")
+    test = ("test", "assert gradient(np.sin, 0.0) == 1.0\n")
+    assert kept(SETUP, ANSWER, cell, test) == [0, 2]
+
+
+def test_fresh_generators_and_drawing_change_no_module_state():
+    cell = ("other", "g = np.random.default_rng(1)\nplt.plot(g.standard_normal(4))\n")
+    test = ("test", "assert gradient(np.sin, 0.0) == 1.0\n")
+    assert kept(SETUP, ANSWER, cell, test) == [0]
+
+
+def test_a_function_that_changes_a_global_is_followed_to_where_it_is_called():
+    counter = ("other", """
+        calls = 0
+        def counted(x):
+            global calls
+            calls += 1
+            return np.sin(x)
+        """)
+    demo = ("other", "for x in [0.1, 0.2]:\n    counted(x)\n")
+    test = ("test", "assert calls == 2\n")
+    assert kept(SETUP, counter, demo, test) == [0, 1, 2]
+    reads_it = ("test", "assert counted(0.0) == 0.0\n")  # (counted reads calls)
+    assert kept(SETUP, counter, demo, reads_it) == [0, 1, 2]
+    unrelated = ("test", "assert np.sin(0.0) == 0.0\n")
+    assert kept(SETUP, counter, demo, unrelated) == [0]
+
+
+def test_a_function_that_changes_its_argument_given_to_other_code_is_followed():
+    helper = ("other", "def grow(items):\n    items.append(0)\n    return items\n")
+    data = ("other", "data = [1]\n")
+    handed = ("other", "list(map(grow, [data]))\n")
+    test = ("test", "assert len(data) == 2\n")
+    assert kept(SETUP, helper, data, handed, test) == [1, 2, 3]
+    called = ("other", "grow(data)\n")
+    assert kept(SETUP, helper, data, called, test) == [1, 2, 3]
+    elsewhere = ("other", "grow([5])\n")
+    assert kept(SETUP, helper, data, elsewhere, test) == [2]
+
+
+def test_what_a_students_function_does_to_its_arguments_is_not_followed():
+    # the kernel's changes come back to the judge's arrays, but the tests use
+    # the instructor's values as the instructor's cells made them
+    data = ("other", "X = np.ones(3)\n")
+    demo = ("other", "print(gradient(np.sum, X))\n")
+    test = ("test", "assert gradient(np.sum, X).shape == (3,)\n")
+    assert kept(SETUP, ANSWER, data, demo, test) == [0, 2]
+    instructor = ("other", "def gradient_ref(f, x):\n    x[0] = 0.0\n    return x\n")
+    demo = ("other", "print(gradient_ref(np.sum, X))\n")
+    assert kept(SETUP, instructor, data, demo, test) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("source", [
+    "class Helper:\n    pass\n",                  # its objects cross by the class's name
+    "exec('z = 1')\n",                             # names reached dynamically
+    "globals()['z'] = 1\n",
+    "def broken(:\n",                              # does not parse
+])
+def test_what_cannot_be_analysed_is_kept(source):
+    cell = ("other", source)
+    test = ("test", "assert gradient(np.sin, 0.0) == 1.0\n")
+    assert kept(SETUP, ANSWER, cell, test) == [0, 2]
+
+
+def test_a_dynamic_cell_keeps_every_cell_before_it():
+    demo = ("other", "unused = 3\n")
+    dynamic = ("other", "exec('print(unused)')\n")
+    test = ("test", "assert True\n")
+    assert kept(SETUP, demo, dynamic, test) == [0, 1, 2]
+
+
+def test_magics_are_read_as_python():
+    cell = ("other", "%matplotlib inline\nimport time\nstart = time.perf_counter()\n")
+    test = ("test", "assert start > 0\n")
+    assert kept(cell, test) == [0]
+
+
+def test_each_kept_cell_says_why():
+    data = ("other", "data = [1]\n")
+    change = ("other", "data.append(2)\n")
+    seed = ("other", "np.random.seed(1)\n")
+    test = ("test", "assert data\n")
+    why = reasons(tuple((k, s) for k, s in (SETUP, data, change, seed, test)))
+    assert "data" in why[1] and "data" in why[2] and "state" in why[3]
