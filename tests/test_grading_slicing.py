@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from autodiff_course.grading.slicing import needed, reasons
+from autodiff_course.grading.slicing import constant, needed, reasons
 
 SETUP = ("other", "import numpy as np\nimport matplotlib.pyplot as plt\n")
 ANSWER = ("answer", "def gradient(f, x):\n    raise NotImplementedError()\n")
@@ -157,3 +157,74 @@ def test_each_kept_cell_says_why():
     test = ("test", "assert data\n")
     why = reasons(tuple((k, s) for k, s in (SETUP, data, change, seed, test)))
     assert "data" in why[1] and "data" in why[2] and "state" in why[3]
+
+
+def test_cells_whose_outputs_cannot_depend_on_the_answers():
+    cells = (SETUP, ("other", "def curve(x):\n    return np.sin(x)\n"),
+             ("other", "plt.plot(curve(np.arange(3.0)))\n"), ANSWER,
+             ("other", "plt.plot(gradient(np.sin, np.arange(3.0)))\n"),
+             ("other", "def via(x):\n    return gradient(np.sin, x)\n"),
+             ("other", "plt.plot(via(np.arange(3.0)))\n"),
+             ("test", "assert gradient(np.sin, 0.0) == 1.0\n"))
+    assert sorted(constant(cells)) == [0, 1, 2]  # (5 defines a function that calls one)
+
+
+# ------------------------------------------------ figures drawn once, at build time
+
+FIGURE_NB = "figures.ipynb"
+
+
+def _cells(answer):
+    import nbformat
+
+    def cell(source, gid=None, test=False):
+        c = nbformat.v4.new_code_cell(source)
+        if gid:
+            c.metadata["nbgrader"] = {"grade": test, "solution": not test, "locked": test,
+                                      "grade_id": gid, "schema_version": 3,
+                                      **({"points": 1} if test else {})}
+        return c
+    return nbformat.v4.new_notebook(cells=[
+        cell("%matplotlib inline\nimport numpy as np\nimport matplotlib.pyplot as plt\n"),
+        cell("plt.plot(np.sin(np.linspace(0, 3, 20)))\nplt.title('the same for everyone')\n"
+             "plt.show()\n"),
+        cell(answer, "slope"),
+        cell("plt.plot([0, 1], [0, slope(1.0)])\nplt.title(f'slope {slope(1.0)}')\nplt.show()\n"),
+        cell("assert slope(1.0) == 2.0\n", "test_slope", test=True),
+    ])
+
+
+def _graded(figures, answer="def slope(x):\n    return 2.0 * x\n"):
+    import nbformat
+
+    from autodiff_course.grading.integrity import Policy
+    from autodiff_course.grading.submission import grade_files
+    from autodiff_course.grading.template import Template
+
+    release = _cells("def slope(x):\n    raise NotImplementedError()\n")
+    template = Template(FIGURE_NB, release, {"test_slope": "assert slope(1.0) == 2.0\n"},
+                        {"slope": Policy()}, figures=figures)
+    files = {FIGURE_NB: nbformat.writes(_cells(answer)).encode()}
+    notebooks, outcome = grade_files({FIGURE_NB: template}, files, "student", "none", 30)
+    code = [c for c in nbformat.reads(notebooks[FIGURE_NB], as_version=4).cells
+            if c.cell_type == "code"]
+    images = [[o["data"]["image/png"] for o in c.get("outputs", [])
+               if "image/png" in o.get("data", {})] for c in code]
+    return outcome, images
+
+
+@pytest.mark.slow
+def test_figures_that_cannot_depend_on_the_answers_are_shown_from_the_build():
+    import nbformat
+
+    saved = nbformat.v4.new_output("display_data", data={"image/png": "U0FWRUQ=",
+                                                         "text/plain": "<Figure>"})
+    outcome, images = _graded({1: [saved]})
+    assert outcome.score == 1.0
+    assert images[1] == ["U0FWRUQ="]  # the build's figure, not drawn again
+    drawn = images[3]  # depends on the answer: drawn by the student's kernel
+    assert len(drawn) == 1 and drawn[0].startswith("iVBOR")
+    _, other = _graded({1: [saved]}, "def slope(x):\n    return 3.0 * x\n")
+    assert other[1] == ["U0FWRUQ="] and other[3] != drawn
+    _, unsaved = _graded({})
+    assert len(unsaved[1]) == 1 and unsaved[1][0].startswith("iVBOR")

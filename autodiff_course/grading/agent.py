@@ -217,6 +217,9 @@ class Agent:
             return {"$raw": self.changed()}
         if op == "batch":
             return {"$raw": self.batch(request.get("items"))}
+        if op == "figures":
+            _figures(request.get("draw") is True)
+            return None
         self.graphs.receive(request.get("graph"), self.resolve, trusting=True)
         mirrored = self.receive(request.get("objects") or {})
         args = wire.decode(request.get("args", []), self.resolve, arrays=arrays)
@@ -367,6 +370,18 @@ def _shell():
     from IPython import get_ipython
 
     return get_ipython()
+
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "application/pdf")
+
+
+def _figures(draw):
+    """Whether figures shown from now on are drawn as images (IPython's
+    image formatters), or only named (the grader has the image already)."""
+    formatters = _shell().display_formatter.formatters
+    for mime in IMAGE_TYPES:
+        if mime in formatters:
+            formatters[mime].enabled = draw
 
 
 def describe(exc):

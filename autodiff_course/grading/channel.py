@@ -529,5 +529,10 @@ class Channel:
         return {k: v for k, v in names.items()
                 if isinstance(k, str) and k.isidentifier() and not keyword.iskeyword(k)}
 
+    def figures(self, draw):
+        """Whether the kernel draws the figures of the next cells (the grader
+        reuses the images of cells whose outputs do not depend on the answers)."""
+        self.request("figures", draw=bool(draw))
+
     def apply(self, name, *args):
         return self.request("apply", name=name, args=list(args))

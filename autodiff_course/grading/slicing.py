@@ -475,6 +475,27 @@ def needed(cells):
     return frozenset(reasons(cells))
 
 
+@functools.lru_cache(maxsize=64)
+def constant(cells):
+    """The indices of the "other" cells whose outputs cannot depend on the
+    answers (as in ``needed``): nothing they read, also through the
+    instructor's functions they read, is a name an answer cell binds. The
+    grader draws their figures once (``submission.py``)."""
+    parsed = [(kind, _Cell(source)) for kind, source in cells]
+    student = set().union(*(cell.binds for kind, cell in parsed if kind == "answer"))
+    named, methods, found = {}, set(), set()
+    for index, (kind, cell) in enumerate(parsed):
+        if kind == "answer":
+            continue
+        methods |= cell.methods
+        if kind == "other" and not cell.unknown and \
+                not _with_function_reads(cell.reads, named, methods) & student:
+            found.add(index)
+        for name, reads in cell.later.items():
+            named[name] = named.get(name, set()) | reads
+    return frozenset(found)
+
+
 def reasons(cells):
     """{index: why the judge runs it} of the "other" cells ``needed`` keeps."""
     parsed = [(kind, _Cell(source) if kind != "answer" else None) for kind, source in cells]

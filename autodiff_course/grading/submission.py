@@ -208,14 +208,37 @@ def _cap(outputs, limit=CELL_OUTPUT_LIMIT):
     return outputs
 
 
-def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started, judged=None):
+def _show_figures(cell, saved):
+    """Put the figures the build drew (``Template.figures``) where the kernel,
+    told not to draw them (``Channel.figures``), only named them."""
+    saved = iter(saved)
+    for position, out in enumerate(cell.outputs):
+        data = out.get("data", {}) if out.get("output_type") == "display_data" else {}
+        if set(data) == {"text/plain"} and str(data["text/plain"]).startswith("<Figure"):
+            figure = next(saved, None)
+            if figure is None:
+                return
+            cell.outputs[position] = copy.deepcopy(figure)
+
+
+def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started, judged=None,
+               figures=None):
     """Each code cell where it belongs: answers in the kernels (then the names
     they defined in the kernel that serves them, ``serving(grade id)``, are
     bound on the judge's side), tests in the judge, the instructor's other
     cells in the kernels and, if the tests need them (``judged``: their
     positions among the code cells; None: all), in the judge. The first
-    kernel's outputs are kept. Returns the fault that stopped the run."""
-    code = -1
+    kernel's outputs are kept; the figures of the cells in ``figures`` (code
+    position -> outputs, ``Template.figures``) are not drawn but taken from
+    there. Returns the fault that stopped the run."""
+    figures, drawing, code = figures or {}, [True], -1
+
+    def draw(on):  # tell the kernels whether to draw figures, when that changes
+        if on != drawing[0]:
+            for _, channel in kernels.values():
+                channel.figures(on)
+            drawing[0] = on
+
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -227,6 +250,7 @@ def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started, judge
                 outputs, _ = judge.run(cell.source)
                 cell.outputs = _cap(outputs)
             elif is_answer(cell):
+                draw(True)
                 kind = serving(grade_id(cell))
                 for other, (runner, _) in reversed(list(kernels.items())):
                     if other != kind:
@@ -236,8 +260,11 @@ def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started, judge
                 runner.run_cell(cell, index)
                 judge.bind(channel.changed())
             else:
+                draw(code not in figures)
                 for runner, _ in reversed(list(kernels.values())):
                     runner.run_cell(cell, index)
+                if code in figures:
+                    _show_figures(cell, figures[code])
                 engine_missing = any(o.get("output_type") == "error"
                                      and sandbox.UNAVAILABLE in str(o.get("evalue", ""))
                                      for o in cell.outputs)
@@ -301,7 +328,7 @@ def kernel_kinds(policies, engine=True):
 
 
 def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET,
-            engine=True, data=None, policies=None, stats=None, judged=None):
+            engine=True, data=None, policies=None, stats=None, judged=None, figures=None):
     """Run ``nb`` in place: the student's kernels in the sandbox, the tests in
     the judge. With ``policies`` (answer grade id -> ``Policy``) the answers
     that allow nothing of the reference engine are served by a kernel without
@@ -310,7 +337,8 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
     instructor's data files ({name: bytes}) for the working folder. Returns
     the fault that stopped the run, or None. ``stats`` (a dict), if given,
     gets the number of requests to the kernels and their time. ``judged``:
-    the instructor's cells the judge runs (``Template.judged``; None: all)."""
+    the instructor's cells the judge runs (``Template.judged``; None: all);
+    ``figures``: the figures drawn at build time (``Template.figures``)."""
     from .judge import Judge
 
     serving = kernel_kinds(policies, engine)
@@ -324,7 +352,7 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
                                      cell_timeout, data, started + budget) for kind in kinds}
             judge = Judge(*(channel for _, channel in kernels.values()))
             fault = _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started,
-                               judged)
+                               judged, figures)
             if stats is not None:
                 for _, channel in kernels.values():
                     stats["requests"] = stats.get("requests", 0) + channel.requests
@@ -355,7 +383,8 @@ def run_submission(nb, template, use_sandbox, cell_timeout, stats=None):
     scratch = Path(tempfile.mkdtemp(prefix="autodiff-grade-"))
     try:
         return execute(nb, scratch, use_sandbox, cell_timeout, data=template.data,
-                       policies=template.policies, stats=stats, judged=template.judged())
+                       policies=template.policies, stats=stats, judged=template.judged(),
+                       figures=template.figures)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
