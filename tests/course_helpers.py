@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,7 +114,8 @@ def free_port():
 @contextmanager
 def dask_cluster(folder, workers=2):
     """`dask scheduler` and `dask worker ... --nthreads 1` processes on
-    127.0.0.1, each in its own empty folder (no course folder to share)."""
+    127.0.0.1, each in its own empty folder (no course folder to share),
+    with its own temporary folder (the process's ``temporary``)."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = []
@@ -122,9 +124,13 @@ def dask_cluster(folder, workers=2):
     def start(name, args):
         cwd = logs / name
         cwd.mkdir(parents=True, exist_ok=True)
+        # its own temporary folder, with a short path (the kernels' sockets go there)
+        temporary = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/tmp"))
         out = open(cwd / "log.txt", "w")
         procs.append(subprocess.Popen([str(Path(sys.executable).parent / "dask"), *args], cwd=cwd, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True))
+                                      stderr=subprocess.STDOUT, start_new_session=True,
+                                      env={**os.environ, "TMPDIR": str(temporary)}))
+        procs[-1].temporary = temporary
         return procs[-1]
 
     try:
@@ -153,6 +159,7 @@ def dask_cluster(folder, workers=2):
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+            shutil.rmtree(p.temporary, ignore_errors=True)
 
 
 def hidden_test_lines(source_nb):

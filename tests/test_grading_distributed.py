@@ -120,6 +120,12 @@ def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(graded_c
         at_kill = published()
         out, err = proc.communicate(timeout=900)
         assert workers[0].wait(timeout=10) == -signal.SIGKILL
+        # the killed worker's grading process ended too, and took its
+        # submission's scratch folder (sandbox, kernel sockets) with it
+        deadline = time.monotonic() + 30
+        while list(workers[0].temporary.glob("autodiff-grade-*")):
+            assert time.monotonic() < deadline, "a killed worker left its scratch folder"
+            time.sleep(0.5)
     assert proc.returncode == 0, out + err
     assert f"({STUDENTS - len(redo)} unchanged)" in out
     assert at_kill < len(redo) - 2  # the kill happened with work left to do

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 from autodiff_course.grading import sandbox, submission as grader
+from autodiff_course.grading.template import Template
 
 pytestmark = pytest.mark.slow
 
@@ -120,3 +121,17 @@ def test_huge_output_is_cut_and_a_flood_stops_the_run(tmp_path):
     fault, texts = _run(tmp_path / "b" if (tmp_path / "b").mkdir() is None else tmp_path,
                         ["print('x' * (40 * 1024 ** 2))", "print('after')"])
     assert fault and "MB of output" in fault and "not run" in texts[1]
+
+
+def test_a_long_temporary_folder_still_gets_its_kernels_running(tmp_path, monkeypatch):
+    # a kernel's Unix sockets live in its scratch folder, and their paths may
+    # not be longer than 107 bytes: a long TMPDIR must not fail every submission
+    deep = tmp_path / ("a-temporary-folder-with-a-long-name-" * 3)
+    deep.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(deep))
+    template = Template("long.ipynb", nbformat.v4.new_notebook(cells=[
+        _answer(0, "x = 2 + 3\nprint(x)\n")]), {}, {})
+    nb = nbformat.v4.new_notebook(cells=[_answer(0, "x = 2 + 3\nprint(x)\n")])
+    assert grader.run_submission(nb, template, True, 20) is None
+    assert nb.cells[0].outputs[0]["text"] == "5\n"
+    assert not grader.SCRATCH  # and the scratch folder is gone again

@@ -62,6 +62,9 @@ _POOL_LOCK = threading.Lock()
 def _watch_parent(parent):
     while os.getppid() == parent:
         time.sleep(1)
+    from .submission import remove_scratch
+
+    remove_scratch()  # what the submission under way had on disk
     os._exit(1)  # the worker is gone: so is this process (and, with it, the kernels)
 
 

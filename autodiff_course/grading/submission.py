@@ -377,16 +377,40 @@ def fail_everything(nb, reason):
             cell.outputs = [error_output("GraderFault", f"not run: {reason}")]
 
 
+SCRATCH = set()  # the scratch folders of the submissions running in this process
+SOCKET_PATH_LIMIT = 107  # bytes of a Unix socket's path (Linux), the kernel's included
+
+
+def _scratch_folder():
+    """A new scratch folder in the temporary folder, or in /tmp where the
+    temporary folder's path is too long for the kernel's sockets in it
+    (``<scratch>/<kind>/kernel/kernel-N``)."""
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) + len("/autodiff-grade-12345678/engine/kernel/kernel-10") > \
+            SOCKET_PATH_LIMIT and os.path.isdir("/tmp"):
+        base = "/tmp"
+    return Path(tempfile.mkdtemp(prefix="autodiff-grade-", dir=base))
+
+
+def remove_scratch():
+    """Remove the scratch folders still in use (the process is about to end
+    without finishing its submissions: its worker is gone)."""
+    for folder in list(SCRATCH):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_submission(nb, template, use_sandbox, cell_timeout, stats=None):
     """Run in a fresh, empty scratch folder: nothing of the submission folder
     goes near the kernel, only the instructor's data files."""
-    scratch = Path(tempfile.mkdtemp(prefix="autodiff-grade-"))
+    scratch = _scratch_folder()
+    SCRATCH.add(scratch)
     try:
         return execute(nb, scratch, use_sandbox, cell_timeout, data=template.data,
                        policies=template.policies, stats=stats, judged=template.judged(),
                        figures=template.figures)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        SCRATCH.discard(scratch)
 
 
 # ---------------------------------------------------- 6. clean up
