@@ -10,8 +10,11 @@ from course_helpers import copy_course
 
 @pytest.fixture(scope="session")
 def built_master(tmp_path_factory):
-    """The course regenerated and verified once per test session, shared by
-    the xdist workers through the file system (the first one builds it)."""
+    """The course regenerated once per test session, shared by the xdist
+    workers through the file system (the first one builds it), with the
+    problems the build found. Built without verification (``--no-verify``:
+    its leak and editions checks only): running every notebook is what
+    test_course_pipeline.py tests, on its copy, while the other files go on."""
     from autodiff_course.build import build
 
     root = tmp_path_factory.getbasetemp()
@@ -23,7 +26,7 @@ def built_master(tmp_path_factory):
         if not done.exists():
             if master.exists():
                 shutil.rmtree(master)
-            problems = build(copy_course(master), log=lambda *a: None)
+            problems = build(copy_course(master), do_verify=False, log=lambda *a: None)
             done.write_text(json.dumps(problems))
     return master, json.loads(done.read_text())
 
@@ -31,7 +34,7 @@ def built_master(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built_course(built_master, tmp_path_factory):
     """A private copy of the built course (tests submit to it and grade it),
-    with the problems the build's verification found."""
+    with the problems the build found."""
     master, problems = built_master
     course = tmp_path_factory.mktemp("course")
     shutil.copytree(master, course, dirs_exist_ok=True)
