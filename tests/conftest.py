@@ -41,15 +41,22 @@ def built_course(built_master, tmp_path_factory):
     return course, problems
 
 
+# The long files, longest first (as measured on 2 cores with `-n 2 --dist
+# loadfile`, about): JupyterHub (4 min, much of it waiting on its servers),
+# then the browser test, whose module builds the shared course (built_master)
+# meanwhile, then the others by length. Files not listed follow, the slow
+# ones first.
+LONGEST_FIRST = ("test_hub.py", "test_browser.py", "test_readme_path.py",
+                 "test_grading_class.py", "test_course_pipeline.py",
+                 "test_grading_distributed.py", "test_class_report.py", "test_translations.py",
+                 "test_student_edition.py", "test_grading_languages.py", "test_mutation.py",
+                 "test_tooling.py", "test_grading_sandbox.py")
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Long files first: with ``-n 2 --dist loadfile`` they then start early
     and the quick files fill in the end, instead of one worker idling while
-    the other finishes a long file it began last. The servers (JupyterHub,
-    JupyterLab with a browser) go first of all: they run longest and spend
-    much of it waiting, leaving the CPU to the other worker."""
-    def files(marker):
-        return {item.path for item in items if item.get_closest_marker(marker)}
-
-    hub, browser, slow = files("hub"), files("browser"), files("slow")
-    items.sort(key=lambda item: (item.path not in hub, item.path not in browser,
-                                 item.path not in slow))
+    the other finishes a long file it began last."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), item.path not in slow))
