@@ -14,9 +14,11 @@ From the one edited source, ``course/notebooks/<assignment>/*.py``:
    checked, the visible tests' ``release/<a>/messages.<lang>.po``; a missing,
    stale or broken translation is a problem;
 5. verify: no solution code or hidden test in a student version, no hidden
-   test in a solution; every source notebook and every translated solution
-   runs clean in a fresh kernel and scores full marks, without a missing
-   glyph in a figure; every autograded test cell fails on the English
+   test in a solution; every English solution, graded as a submission
+   (answers in the sandboxed kernel, every test, hidden ones included, on
+   the grader's trusted side), scores full marks with no cell raising; every
+   translated solution runs clean in a fresh kernel and scores full marks,
+   without a missing glyph in a figure; every autograded test cell fails on the English
    student version (a test that passes on an empty answer gives free
    points); the editions have the same cells, code, tests, grade ids and
    points, so a translated student version's tests fail with the English.
@@ -89,11 +91,35 @@ class Run:
 def execute(path, timeout=120):
     """Run a notebook top to bottom in a fresh kernel, continuing past errors,
     and score its autograded cells the way nbgrader does."""
-    from nbgrader.utils import determine_grade
-
     started = time.perf_counter()
     nb = NotebookRunner(nbformat.read(path, as_version=4), Path(path).parent,
                         timeout=timeout).run_all()
+    return _scored(nb, path, started)
+
+
+def grade_solution(path):
+    """An English solution notebook graded as a submission would be: its
+    answers in the sandboxed kernel (without the reference engine where the
+    exercise forbids it; sandboxed only where bubblewrap works here), every
+    test, hidden part included, on the grader's trusted side."""
+    from .grading import sandbox
+    from .grading.submission import CELL_TIMEOUT, grade_notebook
+    from .grading.template import templates
+
+    path, started = Path(path), time.perf_counter()
+    template = templates(path.parents[2], path.parent.name)[path.name]
+    nb, _, _, _, _, fault = grade_notebook(template, nbformat.read(path, as_version=4), [],
+                                           sandbox.available() is None, CELL_TIMEOUT)
+    run = _scored(nb, path, started)
+    if fault:
+        run.errors.append(f"grading stopped: {fault}")
+    return run
+
+
+def _scored(nb, path, started):
+    """A ``Run`` of an executed notebook: nbgrader's score of each graded cell."""
+    from nbgrader.utils import determine_grade
+
     run = Run(str(path), seconds=time.perf_counter() - started)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -131,16 +157,16 @@ def check_text(course, assignment):
     return problems
 
 
-def run_notebooks(paths, jobs=2):
-    """``execute`` each notebook in a pool of ``jobs`` processes, in order,
-    with a progress bar on a terminal."""
+def run_notebooks(paths, jobs=2, how=None):
+    """``execute`` each notebook (or ``how[i](path)``) in a pool of ``jobs``
+    processes, in order, with a progress bar on a terminal."""
     from tqdm import tqdm
 
     runs = [None] * len(paths)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=_SPAWN) as pool, \
             tqdm(total=len(paths), desc="verifying", unit="notebook", disable=None,
                  file=sys.stderr, dynamic_ncols=True) as bar:
-        futures = {pool.submit(execute, p): i for i, p in enumerate(paths)}
+        futures = {pool.submit(how[i] if how else execute, p): i for i, p in enumerate(paths)}
         for future in as_completed(futures):
             runs[futures[future]] = future.result()
             bar.update()
@@ -148,8 +174,9 @@ def run_notebooks(paths, jobs=2):
 
 
 def verify(course, names, jobs=2, log=print):
-    """Run every source notebook, translated solution and English student
-    notebook; return a list of problems."""
+    """Grade every English solution as the grader would (``grade_solution``),
+    run every translated solution and English student notebook; return a
+    list of problems."""
     course = Path(course)
     langs = languages(course)
     problems = []
@@ -157,15 +184,17 @@ def verify(course, names, jobs=2, log=print):
         problems += check_text(course, a)
         for lang in langs:
             problems += editions.compare_assignment(course, a, lang)
-    sources = [p for a in names for p in sorted((course / "source" / a).glob("*.ipynb"))]
-    sources += [p for a in names for p in sorted((course / "solution" / a).glob("*.ipynb"))
-                if editions.is_edition(p)]
+    solutions = [p for a in names for p in sorted((course / "solution" / a).glob("*.ipynb"))]
+    sources = [p for p in solutions if not editions.is_edition(p)]
+    how = [grade_solution] * len(sources)
+    sources += [p for p in solutions if editions.is_edition(p)]
     # the English student versions only: a translated one has the same answer
     # stubs and byte-identical tests (``compare_assignment``), so its tests fail
     # exactly when the English ones do, and its translated cells ran above
     releases = [p for a in names for p in sorted((course / "release" / a).glob("*.ipynb"))
                 if not editions.is_edition(p)]
-    runs = run_notebooks(sources + releases, jobs)
+    how += [execute] * (len(sources) + len(releases) - len(how))
+    runs = run_notebooks(sources + releases, jobs, how)
     for run in runs[:len(sources)]:
         if run.errors or run.total != run.max_total:
             problems.append(f"{run.path}: the solution scores {run.total}/{run.max_total}; "

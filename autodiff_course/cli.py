@@ -162,6 +162,9 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    from . import skip_iri_formats
+
+    skip_iri_formats()  # before anything imports nbformat
     from .course import CourseError
 
     try:

@@ -3,8 +3,9 @@ sockets (optionally inside the sandbox), a notebook runner on ``nbclient``,
 and the nbgrader role of a cell.
 
 Build, grading and mutation testing all run notebooks through
-``NotebookRunner``; nothing else in the package starts a kernel or reads
-kernel messages itself.
+``NotebookRunner``; the grader's judge sends its requests to a running
+kernel through ``KernelLine``; nothing else in the package starts a kernel
+or reads kernel messages itself.
 
 Kernels talk over Unix sockets (ZeroMQ ``ipc``), never TCP: free TCP ports
 are found by binding and releasing them, which races when several kernels
@@ -29,9 +30,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils as nbgrader_utils
 
-__all__ = ["CellTimeoutError", "DeadKernelError", "KernelSession", "NotebookRunner",
+__all__ = ["CellTimeoutError", "DeadKernelError", "KernelLine", "KernelSession", "NotebookRunner",
            "OutputFlood", "grade_id", "is_answer", "is_grade", "is_locked", "is_solution",
-           "is_test", "kernel_manager", "nbgrader", "points", "tool_environment"]
+           "is_test", "kernel_manager", "nbgrader",
+           "NbgraderLater", "points", "stop_kernel", "tool_environment"]
 
 
 # ------------------------------------------------------------ nbgrader
@@ -44,15 +46,53 @@ def tool_environment(extra=None):
     return {**os.environ, "PATH": path, **(extra or {})}
 
 
+# ``python -m nbgrader``, without jsonschema's iri parsers (skip_iri_formats);
+# NbgraderLater's waits for a line "go" on stdin before the command starts
+_NBGRADER_LOAD = ("from autodiff_course import skip_iri_formats; skip_iri_formats(); "
+                  "import sys; from nbgrader.apps.nbgraderapp import main; "
+                  "sys.argv[0] = 'nbgrader'; ")
+_NBGRADER_MAIN = _NBGRADER_LOAD + "main()"
+_NBGRADER_GO = _NBGRADER_LOAD + "sys.stdin.readline().strip() == 'go' or sys.exit(1); main()"
+
+
 def nbgrader(course, *args, check=True, env=None):
     """Run one nbgrader command in the course folder; returns the CompletedProcess."""
-    cmd = [sys.executable, "-m", "nbgrader", *args]
+    cmd = [sys.executable, "-c", _NBGRADER_MAIN, *args]
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True,
                           env=tool_environment(env))
+    return _checked(proc, args, check)
+
+
+def _checked(proc, args, check):
     if check and proc.returncode != 0:
         raise RuntimeError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
                            f"{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+class NbgraderLater:
+    """One nbgrader command, its interpreter started now: Python and nbgrader
+    load (about a second of one core) while the caller does other work, and
+    the command itself, from reading the course's configuration on, runs at
+    ``run()`` (as ``nbgrader()`` would run it). ``cancel()`` ends it before it
+    did anything; so does the end of its standard input."""
+
+    def __init__(self, course, *args, env=None):
+        self.args = args
+        self.proc = subprocess.Popen([sys.executable, "-c", _NBGRADER_GO, *args], cwd=course,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     env=tool_environment(env))
+
+    def run(self, check=True):
+        out, err = self.proc.communicate("go\n")
+        return _checked(subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out,
+                                                    err), self.args, check)
+
+    def cancel(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
 
 
 # -------------------------------------------------------- cell roles
@@ -110,6 +150,18 @@ class _IpcKernelManager(AsyncKernelManager):
 def kernel_manager(folder, prefix=()):
     """The one way the package makes a kernel manager (see the module docstring)."""
     return _IpcKernelManager(folder, prefix)
+
+
+def stop_kernel(km, now=True):
+    """Shut a kernel down whatever state it is in (dead, hung, fine);
+    ``now=False`` asks it to exit first."""
+    if km is None:
+        return
+    for step, kwargs in ((km.shutdown_kernel, {"now": now}), (km.cleanup_resources, {})):
+        try:
+            run_sync(step)(**kwargs)
+        except Exception:  # noqa: BLE001  (already dead or never started)
+            pass
 
 
 # ------------------------------------------------------------ running
@@ -215,23 +267,150 @@ class NotebookRunner(NotebookClient):
         return self.execute_cell(cell, index)
 
     def stop(self, now=True):
-        """Shut the kernel down whatever state it is in (dead, hung, fine);
-        ``now=False`` asks it to exit first."""
-        from jupyter_core.utils import run_sync
-
-        km = self.km
-        if km is None:
-            return
-        for step, kwargs in ((km.shutdown_kernel, {"now": now}), (km.cleanup_resources, {})):
-            try:
-                run_sync(step)(**kwargs)
-            except Exception:  # noqa: BLE001  (already dead or never started)
-                pass
+        """Shut the kernel down whatever state it is in (``stop_kernel``)."""
+        stop_kernel(self.km, now)
 
     def close(self):
         if self._sockets is not None:
             self._sockets.cleanup()
             self._sockets = None
+
+
+class KernelLine:
+    """Requests to a running kernel besides its notebook's cells (the grader's
+    judge uses it): one ``execute`` request or comm message at a time whose
+    iopub messages go to a callback, and the kernel's ``input()`` prompts
+    (during an ``execute`` request), which the caller answers. ``kc``/``km``: the client and manager of a started
+    ``NotebookRunner``. Raises ``TimeoutError`` past a deadline (the kernel is
+    then shut down: a request that ignores interrupts cannot hold the grader)
+    and ``DeadKernelError`` when the kernel is gone."""
+
+    def __init__(self, kc, km):
+        self.kc, self.km, self._poller = kc, km, None
+
+    def execute(self, code):
+        """Send ``code``; returns the request's message id."""
+        return self.kc.execute(code, silent=True, store_history=False, allow_stdin=True,
+                               stop_on_error=False)
+
+    def answer(self, text):
+        """Answer the kernel's pending ``input()``."""
+        self.kc.input(text)
+
+    def comm_open(self, target, deadline):
+        """Open a comm to ``target`` (registered in the kernel); returns its id."""
+        import uuid
+
+        comm_id = uuid.uuid4().hex
+        msg = self.kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": target,
+                                                "data": {}})
+        self.kc.shell_channel.send(msg)
+        self.messages(msg["header"]["msg_id"], lambda m: None, deadline)
+        return comm_id
+
+    def comm_send(self, comm_id, data):
+        """Send ``data`` on a comm; returns the message id (its replies come on
+        iopub, as for ``execute``, and then the kernel is idle)."""
+        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.kc.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
+
+    def messages(self, msg_id, on_message, deadline):
+        """Hand each iopub message of request ``msg_id`` to ``on_message``
+        until the kernel is idle (returns None) or asks for input (returns the
+        prompt; call again after answering it)."""
+        return run_sync(self._messages)(msg_id, on_message, deadline)
+
+    def prompt(self, deadline):
+        """The kernel's next ``input()`` prompt."""
+        return run_sync(self._prompt)(deadline)
+
+    def finish(self, msg_id):
+        """Take the request's reply off the shell channel."""
+        run_sync(self._finish)(msg_id)
+
+    async def _ready(self, timeout=0.05):
+        """Wait until the iopub or stdin socket has a message: one poll on
+        both, so answering a prompt costs no idle wait. The poll is ZeroMQ's
+        own (level-triggered, on plain shadows of the client's sockets): it
+        adds nothing to the asyncio sockets' queues of pending receives."""
+        import asyncio
+
+        import zmq
+
+        if self._poller is None:
+            self._poller = zmq.Poller()
+            for channel in (self.kc.iopub_channel, self.kc.stdin_channel):
+                self._poller.register(zmq.Socket.shadow(channel.socket.underlying), zmq.POLLIN)
+        if not self._poller.poll(int(timeout * 1000)):
+            await asyncio.sleep(0)  # let queued sends of the loop go out
+
+    async def _check(self, deadline, state):
+        from time import monotonic
+
+        if monotonic() > deadline:
+            try:
+                await _maybe_await(self.km.shutdown_kernel(now=True))
+            except Exception:  # noqa: BLE001  (already gone)
+                pass
+            raise TimeoutError("past the deadline")
+        if monotonic() - state.setdefault("checked", monotonic()) > 1.0:
+            state["checked"] = monotonic()
+            if not await _maybe_await(self.km.is_alive()):
+                raise DeadKernelError("the kernel died")
+
+    async def _get(self, channel):
+        from queue import Empty
+
+        try:
+            return await channel.get_msg(timeout=0)
+        except Empty:
+            return None
+
+    async def _messages(self, msg_id, on_message, deadline):
+        state = {}
+        while True:
+            await self._check(deadline, state)
+            msg = await self._get(self.kc.iopub_channel)
+            if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
+                if msg.get("msg_type") == "status" and \
+                        msg.get("content", {}).get("execution_state") == "idle":
+                    return None
+                on_message(msg)
+            request = await self._get(self.kc.stdin_channel)
+            if request is not None and request.get("msg_type") == "input_request":
+                return request.get("content", {}).get("prompt", "")
+            if msg is None and request is None:
+                await self._ready()
+
+    async def _prompt(self, deadline):
+        state = {}
+        while True:
+            await self._check(deadline, state)
+            request = await self._get(self.kc.stdin_channel)
+            if request is None:
+                await self._ready()
+            elif request.get("msg_type") == "input_request":
+                return request.get("content", {}).get("prompt", "")
+
+    async def _finish(self, msg_id):
+        from queue import Empty
+
+        for _ in range(100):
+            try:
+                msg = await self.kc.shell_channel.get_msg(timeout=0.05)
+            except Empty:
+                return
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return
+
+
+async def _maybe_await(value):
+    import asyncio
+
+    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        return await value
+    return value
 
 
 class KernelSession:

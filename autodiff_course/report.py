@@ -18,9 +18,8 @@ Students are named only with ``names=True`` (and the files are then called
 A failed test is counted under one *category*: the grading helper's
 (``autodiff_ref.grading.category_of`` reads it from the error's type, never
 from the English sentence), ``not_written`` for an untouched stub, ``fault``
-when the grader stopped the run (time, memory, output), ``bypassed`` when the
-test did not run to its end, and otherwise the type of the exception
-(``error:NameError``).
+when the grader stopped the run (time, memory, output), and otherwise the
+type of the exception (``error:NameError``).
 """
 
 from __future__ import annotations
@@ -57,7 +56,6 @@ LABELS = {
     "missing_paths": "misses the contribution of some paths (= instead of +=)",
     "check_failed": "failed one of the test's own checks",
     "fault": "stopped by the grader (time, memory or output limit)",
-    "bypassed": "the test did not run to its end",
 }
 def file_name(name, names=False):
     """A report file's name; with students named it says so ("-named"), so a
@@ -81,8 +79,6 @@ def category(outcome, test):
         ename = (outcome.get("explanations", {}).get(test) or "").split(":", 1)[0] or None
     if ename == "GraderFault":
         return "fault"
-    if ename == "GraderVerdict":
-        return "bypassed"
     return category_of(ename) or f"error:{ename or 'unknown'}"
 
 

@@ -74,11 +74,15 @@ def _stamp(text):
 
 
 def per_submission(course):
-    """(mean seconds a worker spent per submission, mean seconds the cells
-    themselves ran: nbclient's execute_input -> execute_reply timing)."""
-    spent, cells = [], []
+    """(mean seconds a worker spent per submission, mean seconds the kernel's
+    cells ran: nbclient's execute_input -> execute_reply timing, mean number of
+    the judge's requests to the kernel and mean seconds they took)."""
+    spent, cells, requests, request_seconds = [], [], [], []
     for record in (course / "autograde-input").glob(f"*/{A}/.autodiff-grading.json"):
-        spent.append(json.loads(record.read_text())["outcome"]["seconds"])
+        outcome = json.loads(record.read_text())["outcome"]
+        spent.append(outcome["seconds"])
+        requests.append(outcome.get("requests", 0))
+        request_seconds.append(outcome.get("request_seconds", 0.0))
         own = 0.0
         for nb_path in record.parent.glob("*.ipynb"):
             for cell in nbformat.read(nb_path, as_version=4).cells:
@@ -87,7 +91,8 @@ def per_submission(course):
                     own += (_stamp(t["shell.execute_reply"]) -
                             _stamp(t["iopub.execute_input"])).total_seconds()
         cells.append(own)
-    return sum(spent) / len(spent), sum(cells) / len(cells)
+    n = len(spent)
+    return sum(spent) / n, sum(cells) / n, sum(requests) / n, sum(request_seconds) / n
 
 
 def main():
@@ -123,8 +128,8 @@ def main():
         start = time.perf_counter()
         ours(setups["jobs2"], jobs=2)
         rerun = time.perf_counter() - start
-        worker1, cells1 = per_submission(setups["jobs1"])
-        worker_nobox, _ = per_submission(setups["nosandbox"])
+        worker1, cells1, requests1, request_seconds1 = per_submission(setups["jobs1"])
+        worker_nobox, *_ = per_submission(setups["nosandbox"])
     base = rows[0][1]
     print(f"Grading {n} submissions of notebook 01 on {os.cpu_count()} cores "
           f"(load average before: {os.getloadavg()[0]:.1f})\n")
@@ -137,8 +142,11 @@ def main():
     print(f"external 2-worker cluster over plain: {base / rows[3][1]:.2f}x")
     print(f"parallel speed-up, 2 workers over 1: {rows[1][1] / rows[2][1]:.2f}x")
     print(f"per submission on a worker (--jobs 1): {worker1:.2f} s, of which the notebook's "
-          f"cells ran {cells1:.2f} s: overhead {worker1 - cells1:.2f} s (kernel start, "
-          f"sandbox, rebuild, guard)")
+          f"kernel's cells ran {cells1:.2f} s: the rest {worker1 - cells1:.2f} s (kernel "
+          f"start, sandbox, rebuild, the judge's test cells)")
+    print(f"the judge's requests to the kernel per submission: {requests1:.0f}, taking "
+          f"{request_seconds1:.2f} s with the student's code they ran "
+          f"({1000 * request_seconds1 / max(requests1, 1):.1f} ms each on average)")
     print(f"isolation overhead per submission (sandbox vs none): {worker1 - worker_nobox:.2f} s")
     print(f"re-run of an unchanged class (all cached): {rerun:.1f} s")
 

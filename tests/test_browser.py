@@ -156,7 +156,14 @@ def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
             found = page.query_selector(until)
             if found and found.is_visible():
                 return found
-            if page.query_selector(".jp-Dialog-content"):
+            dialog = page.query_selector(".jp-Dialog-content")
+            if dialog and "Select Kernel" in dialog.inner_text():
+                # JupyterLab lost the kernel's session (seen on a loaded machine) and
+                # asks which kernel to use: a student keeps the proposed Python 3
+                page.click(".jp-Dialog-button.jp-mod-accept")
+                page.wait_for_timeout(1000)
+                continue
+            if dialog:
                 _diagnose(page, "dialog during Run All")
             prompts = page.eval_on_selector_all(
                 ".jp-InputPrompt", "ps => ps.map(p => p.innerText.trim())")

@@ -58,10 +58,10 @@ CLASS = {
              {"forward_difference": "wrong_sign", "product_partials": "not_finite"}),
     "mo": ({"central_difference": C.CD_HALF_STEP, "numerical_gradient": C.NG_NO_RETURN},
            {"central_difference": "constant_factor", "numerical_gradient": "returned_nothing"}),
-    # an answer the integrity screen refuses: relative_error is never defined
+    # an answer that also patches NumPy: the screen notes it, the tests run in the
+    # judge, so the honest part keeps its points and the patch changes nothing
     "nia": ({"product_partials": C.PP_TYPE_ERROR, "relative_error": "PATCH"},
-            {"product_partials": "error:TypeError", "relative_error": "error:NameError",
-             "directional_check": "error:NameError"}),
+            {"product_partials": "error:TypeError"}),
     # a flood of output stops the run at numerical_gradient
     "omar": ({"numerical_gradient": "FLOOD"}, {k: "fault" for k in AFTER_FLOOD}),
     "pia": (None, {k: "not_written" for k in POINTS}),  # untouched

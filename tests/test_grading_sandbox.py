@@ -1,7 +1,7 @@
 """The sandboxed kernel on its own: isolation and faults.
 
-These run code that the static screen would reject (os._exit, open, socket):
-they prove the layers below it hold even if a rule is ever bypassed.
+These run answer cells that the static screen would flag (os._exit, open,
+socket): the sandbox is what holds, whatever the code.
 """
 
 import hashlib
@@ -25,8 +25,16 @@ def need_sandbox():
         pytest.skip(why)
 
 
+def _answer(index, source):
+    """A student's answer cell: it runs only in the sandboxed kernel."""
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False,
+                                 "grade_id": f"answer{index}", "schema_version": 3}
+    return cell
+
+
 def _run(tmp_path, cells, timeout=20):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb = nbformat.v4.new_notebook(cells=[_answer(i, c) for i, c in enumerate(cells)])
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     fault = grader.execute(nb, scratch, use_sandbox=True, cell_timeout=timeout)

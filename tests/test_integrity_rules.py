@@ -1,10 +1,9 @@
-"""The static screen and the runtime guard, one attack at a time (fast)."""
+"""The static screen, one attack at a time (fast); which findings still decide."""
 
 import numpy as np
 import pytest
 
 import autodiff_ref as ad
-from autodiff_course.grading import guard
 from autodiff_course.grading.integrity import Policy, screen
 
 NO_ENGINE = Policy()
@@ -102,80 +101,40 @@ def test_syntax_errors_are_left_to_fail_on_their_own():
     assert screen("def f(:\n  pass") == []
 
 
-# ------------------------------------------------------------- the guard
+# ------------------------------------------- what the screen still decides
 
 
-@pytest.fixture
-def armed():
-    """Arm the guard inside the test (pytest swaps sys.stdout between phases)."""
-    def arm():
-        guard._state.clear()
-        guard.arm()
-    yield arm
-    guard._state.clear()
+def _answer_nb(source, gid="ex"):
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False,
+                                 "grade_id": gid, "schema_version": 3}
+    return nbformat.v4.new_notebook(cells=[cell])
 
 
-def test_guard_sees_a_replaced_function_and_its_restoration(armed):
-    armed()
-    original = np.allclose
-    assert guard.changes() == []
-    np.allclose = lambda *a, **k: True
-    try:
-        assert "numpy.allclose was replaced" in guard.changes()
-        with pytest.raises(guard.TamperingDetected, match="numpy.allclose"):
-            guard.check("t", "token")
-    finally:
-        np.allclose = original
-    assert guard.changes() == []
+@pytest.mark.parametrize("source", ["np.allclose = lambda *a, **k: True",
+                                    "import sys\nsys.modules['numpy'] = None",
+                                    "get_ipython().set_custom_exc((Exception,), print)"])
+def test_tampering_is_only_noted_now_that_tests_run_elsewhere(source):
+    """The tests run in the judge: changing the kernel's machinery changes no
+    grade, so such an answer runs (and is reported)."""
+    from autodiff_course.grading.submission import screen_answers
+
+    nb = _answer_nb(source)
+    notes = screen_answers(nb, {"ex": NO_ENGINE})
+    assert nb.cells[0].source == source
+    assert notes and "noted (graded anyway)" in notes[0]
 
 
-def test_guard_sees_patched_engine_methods_and_helpers(armed):
-    from autodiff_ref import grading
-
-    armed()
-    saved_backward, saved_assert = ad.Tensor.backward, grading.assert_close
-    ad.Tensor.backward = lambda self, *a, **k: None
-    grading.assert_close = lambda *a, **k: None
-    try:
-        found = guard.changes()
-        assert any("Tensor.backward was replaced" in c for c in found), found
-        assert "autodiff_ref.grading.assert_close was replaced" in found
-    finally:
-        ad.Tensor.backward, grading.assert_close = saved_backward, saved_assert
-    assert guard.changes() == []
-
-
-def test_guard_prints_the_completion_line_only_when_clean(armed, capsys):
-    armed()
-    guard.check("test_x", "abc123")
-    assert "AUTODIFF-GRADER PASS test_x abc123" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("module, owner, attr", [
-    ("autodiff_ref.nn", "Linear", "forward"),
-    ("autodiff_ref.optim", "SGD", "step"),
-    ("autodiff_ref.viz", None, "draw"),
-    ("autodiff_ref.ops.nn", "CrossEntropy", "backward"),
+@pytest.mark.parametrize("source, rule", [
+    ("def d(f, x):\n    return f(x + 1e-20j).imag / 1e-20", "exact"),
+    ("def s(x):\n    return ad.sigmoid(x)", "delegation"),
 ])
-def test_guard_watches_every_module_of_the_engine(armed, module, owner, attr):
-    """Computed from what is loaded, not a list: nn, optim and viz included."""
-    import importlib
+def test_a_break_of_the_exercise_policy_still_replaces_the_answer(source, rule):
+    from autodiff_course.grading.submission import screen_answers
 
-    mod = importlib.import_module(module)
-    armed()
-    target = getattr(mod, owner) if owner else mod
-    saved = vars(target)[attr]
-    setattr(target, attr, lambda *a, **k: None)
-    try:
-        assert any(attr in c and "replaced" in c for c in guard.changes()), guard.changes()
-    finally:
-        setattr(target, attr, saved)
-    assert guard.changes() == []
-
-
-def test_verdict_and_guard_share_the_completion_line(armed, capsys):
-    from autodiff_course.grading.verdict import completion_line
-
-    armed()
-    guard.check("test_y", "t0k")
-    assert completion_line("test_y", "t0k") in capsys.readouterr().out
+    nb = _answer_nb(source)
+    notes = screen_answers(nb, {"ex": EXERCISE})
+    assert nb.cells[0].source.startswith("raise RuntimeError(") and rule in nb.cells[0].source
+    assert notes and "not run" in notes[0]

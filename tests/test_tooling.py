@@ -58,7 +58,8 @@ def test_grading_cache_key_covers_the_whole_engine_and_tooling():
     files = {f"{package}/{relative}" for package, relative, _ in _package_files()}
     for expected in ("autodiff_ref/nn.py", "autodiff_ref/optim.py", "autodiff_ref/viz.py",
                      "autodiff_ref/ops/shape.py", "autodiff_ref/grading.py",
-                     "autodiff_course/grading/guard.py", "autodiff_course/jupyter.py"):
+                     "autodiff_course/grading/agent.py", "autodiff_course/grading/judge.py",
+                     "autodiff_course/jupyter.py"):
         assert expected in files
 
 

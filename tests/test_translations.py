@@ -50,7 +50,7 @@ ALLOWED = {
     "node.function.backward(node.ctx, adjoint), code in a docstring",
     ("07_custom_functions", "35", "cell"): "a cell of the quantisation grid (格子), "
     "not a notebook cell",
-    ("08_own_engine", "24", "memory"): "'not from memory': recollection (凭记忆), not RAM",
+    ("08_own_engine", "26", "memory"): "'not from memory': recollection (凭记忆), not RAM",
     ("05_matrix_calculus", "62", "forward pass"): "前向计算: the computation of one "
     "fused operation, not a pass through a network",
     ("05_matrix_calculus", "65", "forward pass"): "前向计算: layer_norm's own computation",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +34,7 @@ from contextlib import contextmanager
 import dask
 from distributed import Client, LocalCluster, WorkerPlugin
 
+from .. import skip_iri_formats
 from . import sandbox
 
 CONNECT_TIMEOUT = 10  # seconds to reach a scheduler
@@ -60,10 +62,13 @@ _POOL_LOCK = threading.Lock()
 def _watch_parent(parent):
     while os.getppid() == parent:
         time.sleep(1)
-    os._exit(1)  # the worker is gone: so is this process (and, with it, the kernel)
+    os._exit(1)  # the worker is gone: so is this process (and, with it, the kernels)
 
 
 def _start_grading_process(parent):
+    # before the grader imports nbformat (unless the program that started the
+    # cluster is a script that imports it: this process imported that first)
+    skip_iri_formats()
     # a Dask nanny sets this for its workers (glibc then returns freed memory
     # at once); inherited by the kernels it made numpy-heavy notebooks slower
     os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
@@ -112,15 +117,29 @@ def grade_task(assignment_templates, files, student, sandbox_mode, cell_timeout)
             from None
 
 
+def stop_grading_process():
+    """Let this worker's grading process end (it ends its kernels) without
+    waiting: a worker whose grading process still ran did not exit when its
+    cluster closed, until the nanny killed it 4 s later."""
+    global _POOL
+    with _POOL_LOCK:
+        pool, _POOL = _POOL, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 class WarmUp(WorkerPlugin):
     """Start the worker's grading process, with the grader and its libraries
     imported, before the first submission (each task then starts only a
-    fresh kernel)."""
+    fresh kernel); stop it with the worker."""
 
     name = "autodiff-course-warm-up"
 
     def setup(self, worker):
         grading_pool()
+
+    def teardown(self, worker):
+        stop_grading_process()
 
 
 def warm_up():
@@ -128,11 +147,19 @@ def warm_up():
     import nbformat  # noqa: F401
     import numpy  # noqa: F401
 
-    from . import submission  # noqa: F401  (jupyter_client, nbgrader.utils, the screen)
+    from . import judge, submission  # noqa: F401  (jupyter_client, nbgrader.utils, the screen)
+
+    judge.warm_up()  # matplotlib, IPython's input transformer, the reference engine
 
 
 def worker_report(sandbox_mode):
-    """What a worker says about itself before it gets work (``client.run``)."""
+    """What a worker says about itself before it gets work (``client.run``):
+    asked of its grading process, which runs the kernels and the grader's
+    code (the worker process itself then never imports the grader)."""
+    return grading_pool().submit(grading_process_report, sandbox_mode).result()
+
+
+def grading_process_report(sandbox_mode):
     from .submission import package_digest
 
     return {"sandbox": sandbox.available(sandbox_mode), "digest": package_digest()}
@@ -174,6 +201,60 @@ def connect(scheduler=None, jobs=None):
     with cluster, Client(cluster, set_as_default=False) as client:
         client.register_plugin(WarmUp())
         yield client
+
+
+class Session:
+    """``connect`` in the background: started while the caller reads the
+    class (``start``), waited for when the client is needed (``client``),
+    and closed while the caller records the results (``close_in_background``);
+    leaving the ``with`` block waits for whatever is still under way and
+    closes it. An error of ``connect`` is raised by ``client``."""
+
+    def __init__(self, scheduler=None, jobs=None):
+        self._args = (scheduler, jobs)
+        self._opening = self._closing = self._context = self._client = self._error = None
+
+    def __enter__(self):
+        return self
+
+    def start(self):
+        if self._opening is None:
+            self._opening = threading.Thread(target=self._open, name="autodiff-course connect",
+                                             daemon=True)
+            self._opening.start()
+        return self
+
+    def _open(self):
+        try:
+            context = connect(*self._args)
+            self._client = context.__enter__()
+            self._context = context
+        except BaseException as exc:  # noqa: BLE001  (raised by client() in the caller)
+            self._error = exc
+
+    def client(self):
+        self.start()._opening.join()
+        if self._error is not None:
+            raise self._error
+        return self._client
+
+    def close_in_background(self):
+        if self._opening is not None and self._closing is None:
+            self._closing = threading.Thread(target=self._close, name="autodiff-course close",
+                                             daemon=True)
+            self._closing.start()
+
+    def _close(self):
+        self._opening.join()
+        context, self._context = self._context, None
+        if context is not None:
+            context.__exit__(None, None, None)
+
+    def __exit__(self, *exc):
+        if self._closing is None and self._opening is not None:
+            self._close()
+        elif self._closing is not None:
+            self._closing.join()
 
 
 def check_workers(client, sandbox_mode, digest):

@@ -34,10 +34,10 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from ..jupyter import nbgrader
+from ..jupyter import NbgraderLater
 from . import sandbox
 from .record import INPUT_DIR, PHASE_VARIABLE
-from .submission import (CELL_TIMEOUT, cached_outcome, fingerprint, grade_files,
+from .submission import (CELL_TIMEOUT, RECORD_FILE, cached_outcome, fingerprint, grade_files,
                          package_digest, publish, read_submission)
 from .template import templates
 
@@ -67,10 +67,17 @@ def progress(total, desc, initial=0):
                 file=sys.stderr, dynamic_ncols=True)
 
 
-def record_in_gradebook(course, assignment):
-    """Phase 2: nbgrader autograde on the phase-1 notebooks, execution off."""
-    return nbgrader(course, "autograde", assignment, "--force",
-                    env={PHASE_VARIABLE: "record"}, check=False)
+def recorder(course, assignment):
+    """Phase 2's ``nbgrader autograde``, its interpreter started (nbgrader
+    loaded) to run later (``record_in_gradebook``)."""
+    return NbgraderLater(course, "autograde", assignment, "--force",
+                         env={PHASE_VARIABLE: "record"})
+
+
+def record_in_gradebook(course, assignment, started=None):
+    """Phase 2: nbgrader autograde on the phase-1 notebooks, execution off
+    (``started``: a ``recorder`` started earlier)."""
+    return (started or recorder(course, assignment)).run(check=False)
 
 
 def gradebook_scores(course, assignment):
@@ -114,13 +121,30 @@ def killed_reason(exc):
             f"retried ({str(exc).split('. ')[0]})")
 
 
+def longest_first(todo, course, assignment):
+    """``todo`` with the submissions that take longest first (their time in
+    an earlier run, else their size), so that no worker is left with a long
+    one at the end while the others wait."""
+    def expected(student):
+        record = Path(course) / INPUT_DIR / student / assignment / RECORD_FILE
+        try:
+            seconds = json.loads(record.read_text())["outcome"]["seconds"]
+        except (OSError, ValueError, KeyError, TypeError):
+            seconds = 0.0
+        return seconds, sum(len(data) for data in todo[student][0].values())
+
+    return {s: todo[s] for s in sorted(todo, key=expected, reverse=True)}
+
+
 def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done, bar,
-               task=None):
+               task=None, workers=1, tail=None):
     """Send ``todo`` ({student: (files, key)}) to the cluster as ``task``
     (``submission.grade_files``) and call ``done(student, notebooks, outcome,
     key)`` for each result as it arrives. A submission whose task killed its
     workers too often gets a fault outcome, computed here without running
-    anything. Returns {student: error} for tasks that raised (after a retry)."""
+    anything. Returns {student: error} for tasks that raised (after a retry).
+    ``tail()`` is called once fewer submissions are left than ``workers``
+    (one of them is idle)."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -132,12 +156,18 @@ def run_phase1(client, assignment, tmpl, todo, sandbox_mode, cell_timeout, done,
     # cancels every task depending on it), a task's own arguments are not.
     run = uuid.uuid4().hex[:8]
     futures = {}
-    for student, (files, key) in todo.items():
+    for rank, (student, (files, key)) in enumerate(todo.items()):
         future = client.submit(task, tmpl, files, student, sandbox_mode, cell_timeout,
-                               key=f"grade-{assignment}-{student}-{run}", retries=1)
+                               key=f"grade-{assignment}-{student}-{run}", retries=1,
+                               priority=len(todo) - rank)  # in the order of ``todo``
         futures[future] = student
-    errors = {}
+    errors, left = {}, len(futures)
+    if tail is not None and left < workers:
+        tail()
     for future in as_completed(futures, loop=client.loop):
+        left -= 1
+        if tail is not None and left == workers - 1:
+            tail()
         student = futures[future]
         files, key = todo[student]
         try:
@@ -184,11 +214,13 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
     if not students:
         raise RuntimeError(f"no submissions of {assignment} in {course / 'submitted'}: collect "
                            f"them first (`nbgrader collect {assignment}`)")
-    from .cluster import check_workers, connect
+    from .cluster import Session, check_workers
 
     (course / INPUT_DIR).mkdir(exist_ok=True)
-    with _lock(course):
+    with _lock(course), Session(scheduler, jobs) as session:
         started = time.monotonic()
+        if scheduler:
+            session.start()  # reach it (and warm its workers) while the class is read
         tmpl = templates(course, assignment)
         outcomes, todo = {}, {}
         for student in students:
@@ -199,30 +231,43 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
                 outcomes[student] = done
             else:
                 todo[student] = (files, key)
+                session.start()  # the embedded cluster starts with the first to grade
 
         def finished(student, notebooks, outcome, key):
             publish(course, student, assignment, notebooks, outcome, todo[student][0], key)
             outcomes[student] = outcome
 
-        where, errors = "no worker needed", {}
-        if todo or scheduler:
-            with connect(scheduler, jobs) as client:
+        where, errors, phase2 = "no worker needed", {}, []
+
+        def tail():  # a worker is idle: phase 2's nbgrader loads meanwhile
+            if not phase2:
+                phase2.append(recorder(course, assignment))
+
+        try:
+            if todo or scheduler:
+                client = session.client()
                 workers = check_workers(client, sandbox_mode, package_digest())
                 where = f"{workers} worker(s) at {client.scheduler.address}" \
                     if scheduler else f"{workers} local worker(s)"
                 if todo:
-                    with progress(len(students), f"grading {assignment}",
-                                  len(outcomes)) as bar:
-                        errors = run_phase1(client, assignment, tmpl, todo, sandbox_mode,
-                                            cell_timeout, finished, bar)
-        if errors:
-            raise RuntimeError(
-                "the grader failed on some submissions (their results are not recorded; the "
-                "others are, and a re-run resumes from them):\n" +
-                "\n".join(f"  {s}: {e}" for s, e in sorted(errors.items())))
-        phase1 = time.monotonic() - started
-        outcomes = [outcomes[s] for s in students]
-        proc = record_in_gradebook(course, assignment)
+                    with progress(len(students), f"grading {assignment}", len(outcomes)) as bar:
+                        errors = run_phase1(client, assignment, tmpl,
+                                            longest_first(todo, course, assignment),
+                                            sandbox_mode, cell_timeout, finished, bar,
+                                            workers=workers, tail=tail)
+            # the workers stop while phase 2 runs (leaving the with block waits for them)
+            session.close_in_background()
+            if errors:
+                raise RuntimeError(
+                    "the grader failed on some submissions (their results are not recorded; "
+                    "the others are, and a re-run resumes from them):\n" +
+                    "\n".join(f"  {s}: {e}" for s, e in sorted(errors.items())))
+            phase1 = time.monotonic() - started
+            outcomes = [outcomes[s] for s in students]
+            proc = record_in_gradebook(course, assignment, phase2.pop() if phase2 else None)
+        finally:
+            for unused in phase2:
+                unused.cancel()
         problems = check_gradebook(outcomes, gradebook_scores(course, assignment), proc)
         write_report(course, assignment, outcomes, problems)
         log(f"graded {len(outcomes)} submission(s) of {assignment} on {where}: phase 1 "

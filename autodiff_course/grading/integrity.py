@@ -1,13 +1,13 @@
 """Static screening of students' answer cells before they are graded.
 
-The autograder runs each answer cell only if its code stays inside what an
-answer needs. The rules close the ways a cell could reach the test machinery
-or delegate the exercise (see docs/grading-integrity.md):
+The screen reports what in an answer cell goes beyond what an answer needs
+(early, friendly feedback; see the end of this docstring for what it still
+decides, and docs/grading-integrity.md):
 
 * imports only of plain numerical modules (``numpy``, ``math``, ...);
 * no name or attribute that starts with ``_`` (dunders, privates), and no
   frame or code introspection (``gi_frame``, ``f_back``, ``co_consts``...):
-  these are the roads to ``sys.modules``, builtins and the guard;
+  these are the roads to ``sys.modules`` and builtins;
 * no dynamic access to names or code: ``getattr``, ``setattr``, ``eval``,
   ``exec``, ``compile``, ``globals``, ``vars``, ``open``, ``get_ipython``...;
 * attributes may be assigned only on ``self``/``ctx`` or as ``.data``/``.grad``
@@ -20,8 +20,13 @@ or delegate the exercise (see docs/grading-integrity.md):
   complex numbers (the complex-step trick), so a derivative must come from a
   formula.
 
-A violation is not an error of the student's code but a reason to grade the
-cell as empty; the instructor's report lists it.
+Since the tests run on the trusted side (``judge.py``), the screen is early
+feedback: its findings are reported, and only a break of the exercise's own
+policy (``DECIDING_RULES``: delegation to a denied name, the complex step
+where the exact value is asked) makes the grader replace the answer by a
+failing stub, because isolation cannot take those away everywhere (the
+engine stays in kernels of notebooks that allow part of it; NumPy and
+complex numbers stay in every kernel). See docs/grading-integrity.md.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ NUMPY_SUBMODULES = {"linalg", "random", "fft", "ma", "char", "emath", "polynomia
                     "core", "exceptions", "dtypes", "strings", "typing", "matlib",
                     "matrixlib", "version", "f2py", "pyplot", "widgets"}
 GRADING_NAMES = {"grading"}
+DECIDING_RULES = {"delegation", "exact"}  # the rules whose break replaces the answer
 
 
 @dataclass

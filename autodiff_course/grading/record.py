@@ -26,9 +26,12 @@ def record_preprocessors():
     class KeepOutputs(Preprocessor):
         """Phase 1 already ran the notebook in the sandbox."""
 
+    # nbgrader's lists without Execute (and ClearOutput, IgnorePattern), and with
+    # one CheckCellMetadata: its second run, at the end of the autograde pass,
+    # validated the same metadata again (nothing in that pass changes metadata)
     sanitize = [DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
     autograde = [KeepOutputs, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-                 AssignLatePenalties, CheckCellMetadata]
+                 AssignLatePenalties]
     return sanitize, autograde
 
 

@@ -4,12 +4,21 @@ The kernel runs under bubblewrap (``bwrap``) in new user, mount, PID,
 network, IPC and UTS namespaces, with no capabilities:
 
 * the file system it sees is the system (``/usr``, ``/etc``) and the Python
-  environment, read-only, plus one writable scratch folder holding its copy
-  of the submission; the course folder (sources, solutions, hidden tests,
-  gradebook, other submissions), the home folders and the repository are not
-  there at all;
+  environment, read-only; its working folder (also its ``HOME``) and
+  ``/tmp`` are empty in-memory file systems of a fixed size (``WORK_SIZE``,
+  ``TMP_SIZE``: writing there never touches the host's disk and cannot
+  grow past the cap), holding only the instructor's data files; the course
+  folder (sources, solutions, hidden tests, gradebook, other submissions),
+  the submission folder, the home folders and the repository are not there
+  at all;
+* its environment is ``environment()``: a few variables set here, nothing
+  of the grader's;
+* with ``engine=False`` the reference engine is replaced by a stand-in of
+  the same module names that raises when used (``engine_stub``), and
+  ``HIDDEN_PACKAGES`` (PyTorch, JAX, SymPy, ...: other ways to get a
+  derivative) are empty folders: an answer that must not delegate cannot;
 * there is no network (only a private loopback); the kernel talks to the
-  grader over Unix sockets in the scratch folder (ZeroMQ ``ipc`` transport);
+  grader over Unix sockets in a folder of its own (ZeroMQ ``ipc`` transport);
 * ``prlimit`` caps its address space (memory), CPU time and file size.
 
 If bwrap is missing or namespaces are not permitted, ``available()`` says
@@ -38,6 +47,43 @@ from pathlib import Path
 MEMORY_LIMIT = 3 * 1024 ** 3  # bytes of address space per kernel
 CPU_LIMIT = 600  # CPU seconds per kernel
 FILE_LIMIT = 64 * 1024 ** 2  # largest file the kernel may write
+WORK_SIZE = 256 * 1024 ** 2  # bytes of the kernel's working folder (in memory)
+TMP_SIZE = 64 * 1024 ** 2  # bytes of its /tmp (in memory)
+WORK_DIR = "/home/student"  # the kernel's working folder and HOME, inside the sandbox
+HIDDEN_PACKAGES = ("torch", "functorch", "jax", "jaxlib", "autograd", "sympy", "mpmath",
+                   "tensorflow", "numdifftools", "findiff", "scipy/differentiate")
+UNAVAILABLE = "the reference engine (autodiff_ref) is not available"  # the stand-in's words
+ENGINE_STUB = '''"""A stand-in for the reference engine: this kernel grades answers that must
+not use it, so every name of it raises when used."""
+
+MESSAGE = ("the reference engine (autodiff_ref) is not available to the answers of "
+           "this notebook: the exercise asks you to compute it yourself")
+
+
+class Unavailable:
+    def __init__(self, name):
+        self.name = name
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise ModuleNotFoundError(MESSAGE)
+
+    def __call__(self, *args, **kwargs):
+        raise ModuleNotFoundError(MESSAGE)
+
+    def __mro_entries__(self, bases):  # class F(autodiff_ref.Function)
+        raise ModuleNotFoundError(MESSAGE)
+
+    def __repr__(self):
+        return f"<autodiff_ref.{self.name}: not available here>"
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return Unavailable(name)
+'''
 
 
 def _package_dirs():
@@ -45,6 +91,12 @@ def _package_dirs():
     import autodiff_ref
 
     return {str(Path(m.__file__).resolve().parent) for m in (autodiff_ref, autodiff_course)}
+
+
+def _engine_dir():
+    import autodiff_ref
+
+    return Path(autodiff_ref.__file__).resolve().parent
 
 
 def _python_dirs():
@@ -56,11 +108,47 @@ def _python_dirs():
     return {d for d in dirs if not d.startswith(("/usr", "/etc"))}
 
 
-def bwrap_args(scratch):
-    """The bubblewrap command line (before the program) for one scratch folder."""
-    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+def _site_dirs():
+    return sorted({os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)
+                   and "-packages" in p})
+
+
+def hidden_dirs():
+    """The folders of ``HIDDEN_PACKAGES`` installed here."""
+    return [os.path.join(site, name) for site in _site_dirs() for name in HIDDEN_PACKAGES
+            if os.path.isdir(os.path.join(site, name))]
+
+
+def engine_stub(folder):
+    """Write the stand-in of the reference engine into ``folder``: every module
+    file of the real package becomes a file of the same name that raises when
+    anything of it is used. Returns ``folder``."""
+    folder, real = Path(folder), _engine_dir()
+    for path in real.rglob("*.py"):
+        target = folder / path.relative_to(real)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(ENGINE_STUB)
+    return folder
+
+
+def environment(work=WORK_DIR):
+    """The whole environment of a sandboxed kernel: nothing of the grader's."""
+    parents = sorted({str(Path(d).parent) for d in _package_dirs()})
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8",
+            "MPLBACKEND": "agg", "MPLCONFIGDIR": "/tmp", "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": os.pathsep.join(parents)}
+
+
+def bwrap_args(sockets, engine=True, data=(), stubs=None):
+    """The bubblewrap command line (before the program): Unix sockets in
+    ``sockets``, the working folder ``WORK_DIR`` (in memory) with the files
+    ``data`` ({name: host path}) read-only in it. With ``engine=False`` the
+    reference engine is the stand-in in ``stubs`` and ``HIDDEN_PACKAGES`` are
+    hidden."""
+    args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
             "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc",
-            "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+            "--dev", "/dev", "--proc", "/proc", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
             args += ["--symlink", os.readlink(top), top]
@@ -68,15 +156,18 @@ def bwrap_args(scratch):
             args += ["--ro-bind", top, top]
     for d in sorted(_python_dirs() | _package_dirs()):
         args += ["--ro-bind", d, d]
-    # the kernel imports the grader's own copy of the packages (only the package
-    # folders are visible, not the rest of the repository around them)
-    parents = sorted({str(Path(d).parent) for d in _package_dirs()})
-    args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch),
-             "--setenv", "HOME", str(scratch), "--setenv", "MPLCONFIGDIR", "/tmp",
-             "--setenv", "MPLBACKEND", "agg", "--setenv", "OPENBLAS_NUM_THREADS", "1",
-             "--setenv", "OMP_NUM_THREADS", "1", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
-             "--setenv", "PYTHONPATH", os.pathsep.join(parents),
-             "--unsetenv", "JPY_PARENT_PID"]
+    if not engine:
+        args += ["--ro-bind", str(stubs), str(_engine_dir())]
+        empty = Path(sockets).parent / "empty"
+        empty.mkdir(exist_ok=True)
+        for d in hidden_dirs():
+            args += ["--ro-bind", str(empty), d]
+    args += ["--size", str(WORK_SIZE), "--tmpfs", WORK_DIR]
+    for name, path in sorted(dict(data).items()):
+        args += ["--ro-bind", str(path), f"{WORK_DIR}/{name}"]
+    args += ["--bind", str(sockets), str(sockets), "--chdir", WORK_DIR]
+    for key, value in environment().items():
+        args += ["--setenv", key, value]
     return args
 
 
@@ -99,13 +190,18 @@ def mode(value):
     return value
 
 
-def prefix_for(sandbox_mode, scratch):
-    """The command prefix of a kernel in ``scratch`` for one mode."""
+def prefix_for(sandbox_mode, sockets, engine=True, data=(), stubs=None):
+    """The command prefix of a kernel for one mode (see ``bwrap_args``). In
+    ``container`` mode the environment is the same but the files are not
+    hidden: the stand-in engine only comes first on the path."""
     sandbox_mode = mode(sandbox_mode)
     if sandbox_mode == "bwrap":
-        return command_prefix(scratch)
+        return limit_args() + bwrap_args(sockets, engine, data, stubs)
     if sandbox_mode == "container":
-        return limit_args()
+        env = environment(Path(sockets).parent / "work")
+        if not engine:
+            env["PYTHONPATH"] = os.pathsep.join([str(Path(stubs).parent), env["PYTHONPATH"]])
+        return ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *limit_args()]
     return ()
 
 
@@ -128,8 +224,3 @@ def available(sandbox_mode="bwrap"):
     if probe.returncode != 0:
         return f"bubblewrap cannot create namespaces here: {probe.stderr.strip()}"
     return None
-
-
-def command_prefix(scratch, memory=MEMORY_LIMIT, cpu=CPU_LIMIT):
-    """What goes before the kernel's command line to run it sandboxed."""
-    return limit_args(memory, cpu) + bwrap_args(scratch)

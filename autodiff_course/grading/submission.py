@@ -8,19 +8,22 @@ The steps, each one call below (``grade_submission`` reads as this list):
 2. ``rebuild``: every cell from the instructor's release notebook (tests
    with their hidden part from the source notebook) except the answer cells,
    which are the student's; cells the student added are dropped and counted;
-3. ``screen_answers``: each answer cell is screened (``integrity.screen``);
-   one that breaks the rules is replaced by a stub that fails, with the reason;
-4. ``instrument``: the guard is armed in a first cell before any student
-   code, and each test cell ends with the guard's check and a random token;
-5. ``execute``: the notebook runs in the sandbox with a time limit per cell,
-   a memory cap and output caps; a fault stops the run, the cells before it
-   keep their results and the rest fail with the reason;
-6. ``verdict.decide``: a test passes only if it raised nothing and printed
-   its completion line;
-7. ``strip_grader_cells``: the guard's cell is removed again;
-8. ``restore_test_sources``: the test cells get back the sources nbgrader
+3. ``screen_answers``: each answer cell is screened (``integrity.screen``)
+   as early feedback; only a break of the exercise's own policy
+   (``integrity.DECIDING_RULES``: what isolation cannot enforce) replaces
+   the answer by a stub that fails, with the reason;
+4. ``execute``: the student's kernel runs in the sandbox (``sandbox.py``)
+   the instructor's cells and the answer cells, never a test cell; the judge
+   (``judge.py``) runs, in the grading process, the instructor's cells and
+   every test cell against the answers reached through the data-only
+   channel. Time limits per cell and call, a budget per notebook, memory and
+   output caps; a fault stops the run, the cells before it keep their
+   results and the rest fail with the reason;
+5. ``verdict.decide``: a test passes iff the judge ran it to its end
+   without an exception;
+6. ``restore_test_sources``: the test cells get back the sources nbgrader
    expects (their checksums are recorded at generate_assignment);
-9. ``publish``: the notebooks, the submission's ``timestamp.txt`` and the
+7. ``publish``: the notebooks, the submission's ``timestamp.txt`` and the
    outcome with a fingerprint of every input go to
    ``autograde-input/<student>/<assignment>/`` in one atomic rename, so a
    re-run skips work that is done and an interrupted run resumes.
@@ -28,12 +31,12 @@ The steps, each one call below (``grade_submission`` reads as this list):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -44,19 +47,19 @@ from pathlib import Path
 import nbformat
 
 from ..jupyter import (CellTimeoutError, DeadKernelError, NotebookRunner, OutputFlood,
-                       grade_id, is_solution, is_test, kernel_manager)
+                       grade_id, is_answer, is_solution, is_test, kernel_manager)
 from . import language, sandbox
-from .integrity import screen
+from .integrity import DECIDING_RULES, screen
+from .channel import ChannelError, KernelFault
 from .record import INPUT_DIR
 from .template import templates
 from .verdict import decide, error_name, error_output, explanation
 
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 CELL_TIMEOUT = 60  # seconds per cell
 RUN_BUDGET = 600  # seconds per submission in all
 CELL_OUTPUT_LIMIT = 256 * 1024  # bytes of output kept per cell
 TOTAL_OUTPUT_LIMIT = 16 * 1024 ** 2  # bytes of output before the run is stopped
-GUARD = "__import__('autodiff_course.grading.guard', fromlist=['guard'])"
 RECORD_FILE = ".autodiff-grading.json"
 # files of submitted/ that nbgrader needs later: the submission time, and the
 # secret that release_feedback/fetch_feedback use to name the feedback
@@ -77,6 +80,8 @@ class Outcome:
     violations: list = field(default_factory=list)  # answer cells not run, and why
     dropped_cells: int = 0
     seconds: float = 0.0
+    requests: int = 0  # requests the judge sent to the student's kernels
+    request_seconds: float = 0.0  # the time they took (the student's code included)
     cached: bool = False
 
 
@@ -129,7 +134,7 @@ def find_notebooks(folder, expected):
     return found
 
 
-# ---------------------------------------------------- 2.-4. rebuild
+# ---------------------------------------------------- 2.-3. rebuild
 
 
 def rebuild(template, student_nb):
@@ -162,77 +167,171 @@ def rebuild(template, student_nb):
 
 
 def screen_answers(nb, policies):
-    """Replace each code answer that breaks the rules by a failing stub;
-    returns the violations."""
+    """Screen each code answer (early feedback). An answer that breaks its
+    exercise's policy (``integrity.DECIDING_RULES``) is replaced by a failing
+    stub; other findings are only reported. Returns the report lines."""
     violations = []
     for cell in nb.cells:
-        if not (is_solution(cell) and cell.cell_type == "code"):
+        if not is_answer(cell):
             continue
         gid = grade_id(cell)
         found = screen(cell.source, policies.get(gid))
-        if found:
-            reasons = "; ".join(str(v) for v in found[:5])
+        deciding = [v for v in found if v.rule in DECIDING_RULES]
+        if deciding:
+            reasons = "; ".join(str(v) for v in deciding[:5])
             violations.append(f"{gid}: not run: {reasons}")
             message = "The autograder did not run this answer: " + reasons
             cell.source = f"raise RuntimeError({message!r})"
+        elif found:
+            violations.append(f"{gid}: noted (graded anyway): "
+                              + "; ".join(str(v) for v in found[:5]))
     return violations
 
 
-def instrument(nb, token):
-    """Arm the guard before any student code; end each test with its check."""
-    for cell in nb.cells:
-        if is_test(cell):
-            gid = grade_id(cell)
-            cell.source = (f"{GUARD}.check_clean()\n{cell.source}\n"
-                           f"{GUARD}.check({gid!r}, {token!r})")
-    arm = nbformat.v4.new_code_cell(f"{GUARD}.arm()  # added by the autograder")
-    arm.metadata["autodiff_grader"] = True
-    nb.cells.insert(0, arm)
+# ---------------------------------------------------------- 4. run
 
 
-# ---------------------------------------------------------- 5. run
+def _kernel_fault(exc, cell_timeout):
+    if isinstance(exc, CellTimeoutError):
+        return f"a cell ran for more than {cell_timeout} s (stopped)"
+    if isinstance(exc, DeadKernelError):
+        return "the kernel died (for example os._exit, a crash, or the memory limit)"
+    return str(exc)
 
 
-def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET):
-    """Run ``nb`` in place, cell by cell, in a (sandboxed) kernel. Returns the
-    fault that stopped the run, or None."""
-    prefix = sandbox.prefix_for(sandbox.mode(use_sandbox), scratch)
-    runner = NotebookRunner(nb, scratch, km=kernel_manager(scratch, prefix),
+def _cap(outputs, limit=CELL_OUTPUT_LIMIT):
+    """The judge's outputs of a test cell, streams cut at ``limit`` characters."""
+    for out in outputs:
+        if out.get("output_type") == "stream" and len(out["text"]) > limit:
+            out["text"] = out["text"][:limit] + \
+                f"\n[output truncated by the autograder after {limit // 1024} KB]\n"
+    return outputs
+
+
+def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started):
+    """Each code cell where it belongs: answers in the kernels (then the names
+    they defined in the kernel that serves them, ``serving(grade id)``, are
+    bound on the judge's side), tests in the judge, the instructor's other
+    cells in the kernels and the judge. The first kernel's outputs are kept.
+    Returns the fault that stopped the run."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if time.monotonic() - started > budget:
+            return f"the notebook ran for more than {budget} s in all"
+        try:
+            if is_test(cell):
+                outputs, _ = judge.run(cell.source)
+                cell.outputs = _cap(outputs)
+            elif is_answer(cell):
+                kind = serving(grade_id(cell))
+                for other, (runner, _) in reversed(list(kernels.items())):
+                    if other != kind:
+                        runner.run_cell(cell, index)
+                runner, channel = kernels[kind]
+                channel.mark()
+                runner.run_cell(cell, index)
+                judge.bind(channel.changed())
+            else:
+                for runner, _ in reversed(list(kernels.values())):
+                    runner.run_cell(cell, index)
+                engine_missing = any(o.get("output_type") == "error"
+                                     and sandbox.UNAVAILABLE in str(o.get("evalue", ""))
+                                     for o in cell.outputs)
+                outputs, exc = judge.run(cell.source, batch=True, figures=engine_missing)
+                if engine_missing and exc is None:
+                    # a demonstration that uses the engine, in a kernel without it:
+                    # the judge's run of it (with the engine) is what the student sees
+                    cell.outputs = _cap(outputs)
+        except ChannelError as exc:  # the agent was broken by the answer: nothing bound
+            judge.skipped.append((grade_id(cell), str(exc)))
+        except KernelFault as exc:
+            cell.outputs.append(error_output("GraderFault", str(exc)))
+            return str(exc)
+        except (CellTimeoutError, DeadKernelError, OutputFlood) as exc:
+            fault = _kernel_fault(exc, cell_timeout)
+            cell.outputs.append(error_output("GraderFault", fault))
+            return fault
+    return None
+
+
+def _kernel(stack, nb, folder, kind, use_sandbox, cell_timeout, data, deadline):
+    """Start one sandboxed kernel in ``folder``: ``kind`` "engine" (the
+    reference engine available) or "plain" (its stand-in, other
+    differentiators hidden). Returns its runner and channel."""
+    from .channel import Channel
+
+    sockets, work, files = folder / "kernel", folder / "work", folder / "data"
+    for path in (sockets, work, files):
+        path.mkdir(parents=True, exist_ok=True)
+    for name, content in (data or {}).items():
+        (files / name).write_bytes(content)
+        if sandbox.mode(use_sandbox) != "bwrap":
+            (work / name).write_bytes(content)
+    engine = kind == "engine"
+    stubs = None if engine else sandbox.engine_stub(folder / "engine" / "autodiff_ref")
+    prefix = sandbox.prefix_for(sandbox.mode(use_sandbox), sockets, engine,
+                                {n: files / n for n in (data or {})}, stubs)
+    runner = NotebookRunner(nb, work, km=kernel_manager(sockets, prefix),
                             timeout=cell_timeout, interrupt_on_timeout=False,
                             startup_timeout=60, cell_limit=CELL_OUTPUT_LIMIT,
                             total_limit=TOTAL_OUTPUT_LIMIT)
+    stack.callback(runner.stop)
+    stack.enter_context(runner.setup_kernel(stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL))
+    channel = Channel(runner.kc, runner.km, deadline=deadline, call_timeout=cell_timeout)
+    channel.mark()  # the first request imports the agent, before any student code
+    channel.open()
+    return runner, channel
+
+
+def kernel_kinds(policies, engine=True):
+    """Which kernel serves each answer (grade id -> "engine" or "plain"): an
+    exercise that allows some of the reference engine gets the kernel with
+    it, every other one the kernel without it. Without policies, all answers
+    share one kernel (with the engine iff ``engine``)."""
+    if policies is None:
+        return lambda gid: "engine" if engine else "plain"
+    return lambda gid: "engine" if policies.get(gid) and policies[gid].allow else "plain"
+
+
+def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET,
+            engine=True, data=None, policies=None, stats=None):
+    """Run ``nb`` in place: the student's kernels in the sandbox, the tests in
+    the judge. With ``policies`` (answer grade id -> ``Policy``) the answers
+    that allow nothing of the reference engine are served by a kernel without
+    it, the others by one with it (both kernels run every non-test cell);
+    without, one kernel (with the engine iff ``engine``). ``data``: the
+    instructor's data files ({name: bytes}) for the working folder. Returns
+    the fault that stopped the run, or None. ``stats`` (a dict), if given,
+    gets the number of requests to the kernels and their time."""
+    from .judge import Judge
+
+    serving = kernel_kinds(policies, engine)
+    answers = [grade_id(c) for c in nb.cells if is_answer(c)]
+    kinds = [k for k in ("engine", "plain") if k in {serving(g) for g in answers}] or \
+        [serving(None)]
     fault, started = None, time.monotonic()
-    try:
-        with runner.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                if time.monotonic() - started > budget:
-                    fault = f"the notebook ran for more than {budget} s in all"
-                elif fault is None:
-                    try:
-                        runner.run_cell(cell, index)
-                        continue
-                    except CellTimeoutError:
-                        fault = f"a cell ran for more than {cell_timeout} s (stopped)"
-                    except DeadKernelError:
-                        fault = "the kernel died (for example os._exit, a crash, or the " \
-                                "memory limit)"
-                    except OutputFlood as exc:
-                        fault = str(exc)
-                    cell.outputs.append(error_output("GraderFault", fault))
-                    break
-    except (RuntimeError, TimeoutError) as exc:
-        fault = fault or f"the kernel could not run the notebook ({type(exc).__name__}: {exc})"
-    finally:
-        runner.stop()
+    with contextlib.ExitStack() as stack:
+        try:
+            kernels = {kind: _kernel(stack, nb, Path(scratch) / kind, kind, use_sandbox,
+                                     cell_timeout, data, started + budget) for kind in kinds}
+            judge = Judge(*(channel for _, channel in kernels.values()))
+            fault = _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started)
+            if stats is not None:
+                for _, channel in kernels.values():
+                    stats["requests"] = stats.get("requests", 0) + channel.requests
+                    stats["seconds"] = stats.get("seconds", 0.0) + channel.seconds
+        except (RuntimeError, TimeoutError) as exc:
+            fault = fault or \
+                f"the kernel could not run the notebook ({type(exc).__name__}: {exc})"
     if fault:
         stop = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
                      and any(o.get("ename") == "GraderFault" for o in c.get("outputs", []))),
                     -1)
         for cell in nb.cells[stop + 1:]:
-            if cell.cell_type == "code" and not cell.outputs:
-                cell.outputs.append(error_output("GraderFault", f"not run: {fault}"))
+            if cell.cell_type == "code" and (is_test(cell) or not cell.outputs):
+                cell.outputs = [error_output("GraderFault", f"not run: {fault}")]
     return fault
 
 
@@ -243,23 +342,18 @@ def fail_everything(nb, reason):
             cell.outputs = [error_output("GraderFault", f"not run: {reason}")]
 
 
-def run_submission(nb, sub_dir, use_sandbox, cell_timeout):
-    """Run in a fresh scratch folder holding the submission's data files."""
+def run_submission(nb, template, use_sandbox, cell_timeout, stats=None):
+    """Run in a fresh, empty scratch folder: nothing of the submission folder
+    goes near the kernel, only the instructor's data files."""
     scratch = Path(tempfile.mkdtemp(prefix="autodiff-grade-"))
     try:
-        for extra in Path(sub_dir).iterdir():  # data files that came with it
-            if extra.is_file() and extra.suffix != ".ipynb":
-                shutil.copy2(extra, scratch / extra.name)
-        return execute(nb, scratch, use_sandbox, cell_timeout)
+        return execute(nb, scratch, use_sandbox, cell_timeout, data=template.data,
+                       policies=template.policies, stats=stats)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-# ------------------------------------------------- 7.-8. clean up
-
-
-def strip_grader_cells(nb):
-    nb.cells = [c for c in nb.cells if not c.metadata.get("autodiff_grader")]
+# ---------------------------------------------------- 6. clean up
 
 
 def restore_test_sources(nb, tests):
@@ -269,7 +363,7 @@ def restore_test_sources(nb, tests):
             cell.source = tests.get(grade_id(cell), cell.source)
 
 
-# ------------------------------------------------------- 9. publish
+# ------------------------------------------------------- 7. publish
 
 
 def _package_files():
@@ -299,7 +393,8 @@ def read_submission(sub_dir):
     sub_dir = Path(sub_dir)
     if not sub_dir.is_dir():
         return {}
-    return {p.name: p.read_bytes() for p in sorted(sub_dir.iterdir()) if p.is_file()}
+    return {p.name: p.read_bytes() for p in sorted(sub_dir.iterdir())
+            if p.is_file() and not p.is_symlink()}  # a link could reach the instructor's files
 
 
 def fingerprint(files, assignment_templates, cell_timeout, sandbox_mode="bwrap"):
@@ -317,6 +412,9 @@ def fingerprint(files, assignment_templates, cell_timeout, sandbox_mode="bwrap")
         h.update(json.dumps(t.tests, sort_keys=True).encode())
         h.update(json.dumps({k: v.to_metadata() for k, v in t.policies.items()},
                             sort_keys=True).encode())
+        for data_name, content in sorted(t.data.items()):
+            h.update(data_name.encode())
+            h.update(content)
         h.update(json.dumps({k: nbformat.writes(v) for k, v in t.editions.items()},
                             sort_keys=True).encode())
         h.update(json.dumps(t.messages, sort_keys=True).encode())
@@ -360,32 +458,29 @@ def publish(course, student, assignment, notebooks, outcome, files, key):
 # ------------------------------------------------------------ all
 
 
-def grade_notebook(template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout,
-                   fault=None):
-    """Steps 2-8 for one notebook; returns (notebook, results, (explanation,
+def grade_notebook(template, student_nb, reasons, use_sandbox, cell_timeout, fault=None,
+                   stats=None):
+    """Steps 2-6 for one notebook; returns (notebook, results, (explanation,
     error type) of each failed test, violations, dropped cells, fault). With
     ``fault`` given nothing runs: every code cell fails with that reason."""
-    token = secrets.token_hex(16)
     nb, violations, dropped = rebuild(template, student_nb)
     violations += screen_answers(nb, template.policies)
-    instrument(nb, token)
     if fault is not None:
         fail_everything(nb, fault)
     elif student_nb is None:
         fail_everything(nb, "; ".join(reasons) or "no notebook")
     else:
-        fault = run_submission(nb, sub_dir, use_sandbox, cell_timeout)
-    results = decide(nb, token)
+        fault = run_submission(nb, template, use_sandbox, cell_timeout, stats)
+    results = decide(nb)
     failed = [c for c in nb.cells if is_test(c) and results.get(grade_id(c), [1])[0] == 0]
     why = {grade_id(c): (explanation(c), error_name(c)) for c in failed}
-    strip_grader_cells(nb)
     restore_test_sources(nb, template.tests)
     return nb, results, why, violations, dropped, fault
 
 
 def grade_files(assignment_templates, files, student, use_sandbox=True,
                 cell_timeout=CELL_TIMEOUT, fault=None):
-    """Steps 1-8 for one student, with no course folder: the instructor's
+    """Steps 1-6 for one student, with no course folder: the instructor's
     ``Template`` objects and the submission's files (name -> bytes) in, the
     graded notebooks (name -> nbformat text) and the ``Outcome`` out.
 
@@ -407,8 +502,12 @@ def grade_files(assignment_templates, files, student, use_sandbox=True,
         for name, template in assignment_templates.items():
             student_nb, reasons = found[name]
             outcome.reasons += reasons
+            stats = {}
             nb, results, why, violations, dropped, nb_fault = grade_notebook(
-                template, student_nb, reasons, sub_dir, use_sandbox, cell_timeout, fault)
+                template, student_nb, reasons, use_sandbox, cell_timeout, fault, stats)
+            outcome.requests += stats.get("requests", 0)
+            outcome.request_seconds = round(outcome.request_seconds
+                                            + stats.get("seconds", 0.0), 3)
             outcome.violations += [f"{name}: {v}" for v in violations]
             outcome.dropped_cells += dropped
             if nb_fault:

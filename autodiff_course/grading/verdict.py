@@ -1,26 +1,16 @@
-"""The pass/fail decision of one test cell, and the completion line it rests on.
+"""The pass/fail decision of one test cell, and the one line that explains it.
 
-A test cell counts only if it raised nothing and printed its completion line
-``AUTODIFF-GRADER PASS <grade id> <token>`` (``completion_line``), which the
-guard prints after the cell's last check; the token is random per run. This
-module writes that format once: the guard prints it, ``decide`` looks for it.
+The judge (``judge.py``) runs every test cell on the trusted side; its
+outputs become the test cell's outputs. A test passes iff the judge ran it
+to its end without an exception, i.e. its outputs hold no error.
 """
 
 from __future__ import annotations
 
-# Imported by the guard inside the student's kernel: keep the imports of this
-# module light (the notebook helpers are imported where they are used).
-
-PASS_PREFIX = "AUTODIFF-GRADER PASS"
-
-
-def completion_line(label, token):
-    return f"{PASS_PREFIX} {label} {token}"
+import nbformat
 
 
 def error_output(ename, evalue):
-    import nbformat
-
     return nbformat.v4.new_output("error", ename=ename, evalue=evalue,
                                   traceback=[f"{ename}: {evalue}"])
 
@@ -44,8 +34,8 @@ def error_name(cell):
     return None
 
 
-def decide(nb, token):
-    """Score each test cell; strip the completion lines; fail tests without one.
+def decide(nb):
+    """Score each test cell: its points if it holds no error, else 0.
 
     Returns ``{grade_id: [points earned, points]}``.
     """
@@ -53,23 +43,8 @@ def decide(nb, token):
 
     tests = {}
     for cell in nb.cells:
-        if not is_test(cell):
-            continue
-        gid = grade_id(cell)
-        line = completion_line(gid, token)
-        completed = False
-        for out in cell.outputs:
-            if out.get("output_type") == "stream" and line in out.get("text", ""):
-                completed = True
-                out["text"] = out["text"].replace(f"\n{line}\n", "").replace(line, "")
-        cell.outputs = [o for o in cell.outputs
-                        if not (o.get("output_type") == "stream" and not o.get("text"))]
-        errored = any(o.get("output_type") == "error" for o in cell.outputs)
-        worth = points(cell)
-        if not completed and not errored:
-            cell.outputs.append(error_output(
-                "GraderVerdict", "this test did not run to its end (its completion check "
-                "is missing): the test machinery was bypassed or its output suppressed"))
-            errored = True
-        tests[gid] = [0.0 if errored else worth, worth]
+        if is_test(cell):
+            worth = points(cell)
+            errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+            tests[grade_id(cell)] = [0.0 if errored else worth, worth]
     return tests

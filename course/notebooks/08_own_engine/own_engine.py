@@ -668,8 +668,11 @@ class Value(Node):
 # %% test="test_value_class" points=3
 def _compare(f, xs, what, expected=None):
     """f on Values and on autodiff_ref tensors: the same output and gradients?"""
-    vals, tens = [Value(x) for x in xs], [ad.tensor(x, requires_grad=True) for x in xs]
-    out, ref = f(*vals), f(*tens)
+    with grading.batch():  # many small operations: the grader sends them together
+        vals = [Value(x) for x in xs]
+        out = f(*vals)
+    tens = [ad.tensor(x, requires_grad=True) for x in xs]
+    ref = f(*tens)
     if not isinstance(out, Value):
         raise grading.GradingError(f"{what} returned a {type(out).__name__}, not a Value.")
     grading.assert_close(out.data, ref.item(), rtol=1e-12, atol=1e-14, name=f"the value of {what}")
@@ -735,13 +738,16 @@ for _trial in range(8):
     _xs = list(_rng.uniform(-1.5, 1.5, _n))
     _compare(_f, _xs, f"a random expression of {_n} inputs with shared subexpressions")
     # and against central differences where they are trustworthy (no ReLU kink nearby)
-    _vals = [Value(x) for x in _xs]
-    _f(*_vals).backward()
+    with grading.batch():
+        _vals = [Value(x) for x in _xs]
+        _f(*_vals).backward()
     for _k in range(_n):
         _up, _down = list(_xs), list(_xs)
         _up[_k] += 1e-6
         _down[_k] -= 1e-6
-        _fd = (_f(*[Value(x) for x in _up]).data - _f(*[Value(x) for x in _down]).data) / 2e-6
+        with grading.batch():
+            _fd = (_f(*[Value(x) for x in _up]).data - _f(*[Value(x) for x in _down]).data)
+        _fd = float(_fd) / 2e-6
         _tx = [ad.tensor(x, requires_grad=True) for x in _xs]
         _f(*_tx).backward()
         _exact = 0.0 if _tx[_k].grad is None else _tx[_k].grad.item()
@@ -753,8 +759,9 @@ _compare(lambda x: x.relu() + (x - 1).relu(), [0.0], "relu(x) + relu(x - 1) at x
 # a graph 5,000 nodes deep
 _x, _tx = Value(0.3), ad.tensor(0.3, requires_grad=True)
 _v, _tv = _x, _tx
-for _ in range(2500):
-    _v, _tv = (_v * 1.1).tanh(), (_tv * 1.1).tanh()
+with grading.batch():
+    for _ in range(2500):
+        _v, _tv = (_v * 1.1).tanh(), (_tv * 1.1).tanh()
 _v.backward()
 _tv.backward()
 grading.assert_close(_x.grad, _tx.grad.item(), rtol=1e-9, name="x.grad for a chain of 2,500 "
@@ -837,9 +844,9 @@ except NotImplementedError:
 #
 # Besides the walk, `backward` checks the contract of every primitive: a
 # gradient whose shape is not its input's shape is a bug in that primitive,
-# and the sooner it is reported, the easier it is to find. The hidden tests
-# use primitives of their own, a graph 5,000 nodes deep and a primitive that
-# returns a wrong shape.
+# and the sooner it is reported, the easier it is to find. The tests also
+# use the primitives below the exercise, a graph 5,000 nodes deep and a
+# primitive that returns a wrong shape.
 
 # %% solution="tensor_engine" dunder_methods=true
 class Context:
@@ -965,6 +972,80 @@ class Exp(Function):
         return (grad_output * out,)
 
 
+# %% [markdown]
+# Five more primitives written to the same contract. The tests build graphs
+# with them: `Twice` returns one array object for both of its inputs,
+# `Scaled` has an input that needs no gradient, and `WrongShape` has a
+# backward that is wrong on purpose (your `backward` should catch it).
+
+# %%
+class Sin(Function):
+    """sin(a) element-wise."""
+
+    @staticmethod
+    def forward(ctx, a):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"Function.apply passed a {type(a).__name__} to forward; "
+                            "forward gets the inputs' arrays (.data).")
+        ctx.save_for_backward(a)
+        return np.sin(a)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (a,) = ctx.saved
+        return (grad_output * np.cos(a),)
+
+
+class Twice(Function):
+    """a + b for arrays of the same shape; backward returns one array twice."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, grad_output
+
+
+class Total(Function):
+    """The sum of all entries of a."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.shape = a.shape
+        return np.sum(a)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return (grad_output * np.ones(ctx.shape),)
+
+
+class Scaled(Function):
+    """a * c for a constant c (a tensor that needs no gradient)."""
+
+    @staticmethod
+    def forward(ctx, a, c):
+        ctx.c = c
+        return a * c
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * ctx.c, None
+
+
+class WrongShape(Function):
+    """The identity, with a backward that returns the wrong shape."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return (np.sum(grad_output, axis=0),)
+
+
 # %% test="test_tensor_engine" points=3
 with grading.exercise(4, "Tensor.backward and Function.apply", needs=[(1, "topological_order")]):
     # y = exp(x * x) * x at x = 0.5: dy/dx = exp(x^2) (2 x^2 + 1) = 1.5 e^0.25
@@ -983,88 +1064,30 @@ with grading.exercise(4, "Tensor.backward and Function.apply", needs=[(1, "topol
     grading.passed("Tensor.backward and Function.apply")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng()
-
-
-class _Sin(Function):
-    @staticmethod
-    def forward(ctx, a):
-        if not isinstance(a, np.ndarray):
-            raise grading.GradingError(f"Function.apply passed a {type(a).__name__} to forward; "
-                                       "forward gets the inputs' arrays (.data).")
-        ctx.save_for_backward(a)
-        return np.sin(a)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (a,) = ctx.saved
-        return (grad_output * np.cos(a),)
-
-
-class _Twice(Function):  # a + b for same shapes, returning the same array twice
-    @staticmethod
-    def forward(ctx, a, b):
-        return a + b
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output, grad_output
-
-
-class _Total(Function):
-    @staticmethod
-    def forward(ctx, a):
-        ctx.shape = a.shape
-        return np.sum(a)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return (grad_output * np.ones(ctx.shape),)
-
-
-class _Scaled(Function):  # a * c for a constant c that needs no gradient
-    @staticmethod
-    def forward(ctx, a, c):
-        ctx.c = c
-        return a * c
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output * ctx.c, None
-
-
-class _WrongShape(Function):
-    @staticmethod
-    def forward(ctx, a):
-        return a.copy()
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return (np.sum(grad_output, axis=0),)
-
-
 for _trial in range(5):
     _shape = (int(_rng.integers(1, 5)), int(_rng.integers(1, 4)))
     _vals = [_rng.uniform(-1, 1, _shape) for _ in range(3)]
     _mine = [Tensor(v) for v in _vals]
     _ref = [ad.tensor(v, requires_grad=True) for v in _vals]
     _pool = list(zip(_mine, _ref))
-    for _ in range(int(_rng.integers(5, 20))):
-        (_a, _ta), (_b, _tb) = (_pool[int(_rng.integers(len(_pool)))] for _ in range(2))
-        _kind = int(_rng.integers(4))
-        if _kind == 0:
-            _pool.append((_Twice.apply(_a, _b), _ta + _tb))
-        elif _kind == 1:
-            _pool.append((_Sin.apply(_a), ad.sin(_ta)))
-        elif _kind == 2:
-            _pool.append((Mul.apply(_Sin.apply(_a), _b), ad.sin(_ta) * _tb))
-        else:
-            _c = float(_rng.uniform(0.5, 1.5))
-            _pool.append((_Scaled.apply(_a, Tensor(_c)), _ta * _c))
-    _root, _troot = _pool[-1]
-    for _n, _t in _pool[-4:-1]:
-        _root, _troot = _Twice.apply(_root, _n), _troot + _t
-    _out = _Total.apply(_root)
-    if _out.fn is not _Total or not isinstance(_out.ctx, Context) or _out.parents[0] is not _root:
+    with grading.batch():
+        for _ in range(int(_rng.integers(5, 20))):
+            (_a, _ta), (_b, _tb) = (_pool[int(_rng.integers(len(_pool)))] for _ in range(2))
+            _kind = int(_rng.integers(4))
+            if _kind == 0:
+                _pool.append((Twice.apply(_a, _b), _ta + _tb))
+            elif _kind == 1:
+                _pool.append((Sin.apply(_a), ad.sin(_ta)))
+            elif _kind == 2:
+                _pool.append((Mul.apply(Sin.apply(_a), _b), ad.sin(_ta) * _tb))
+            else:
+                _c = float(_rng.uniform(0.5, 1.5))
+                _pool.append((Scaled.apply(_a, Tensor(_c)), _ta * _c))
+        _root, _troot = _pool[-1]
+        for _n, _t in _pool[-4:-1]:
+            _root, _troot = Twice.apply(_root, _n), _troot + _t
+        _out = Total.apply(_root)
+    if _out.fn is not Total or not isinstance(_out.ctx, Context) or _out.parents[0] is not _root:
         raise grading.GradingError("Function.apply should record fn (the class), ctx (a new "
                                    "Context) and parents (the input Tensors).")
     _out.backward()
@@ -1077,25 +1100,30 @@ for _trial in range(5):
                                   "primitives that return one array twice (vs autodiff_ref)")
 _x, _tx = Tensor(np.array([0.5, -0.3])), ad.tensor([0.5, -0.3], requires_grad=True)
 _v, _tv = _x, _tx
-for _ in range(5000):
-    _v, _tv = _Sin.apply(_v), ad.sin(_tv)
+with grading.batch():
+    for _ in range(5000):
+        _v, _tv = Sin.apply(_v), ad.sin(_tv)
 try:
-    _Total.apply(_v).backward()
+    Total.apply(_v).backward()
 except RecursionError:
     raise grading.GradingError("Tensor.backward raised RecursionError on a graph 5,000 nodes "
                                "deep.") from None
 _tv.sum().backward()
 grading.assert_close(_x.grad, _tx.grad.data, rtol=1e-10, name="x.grad for 5,000 nested sin")
 _a, _b = Tensor(np.ones(3)), Tensor(np.ones(3))
-_Total.apply(_Twice.apply(_a, _b)).backward()
-if _a.grad is None or _b.grad is None or np.shares_memory(_a.grad, _b.grad):
+Total.apply(Twice.apply(_a, _b)).backward()
+if _a.grad is None or _b.grad is None:
+    raise grading.GradingError("for y = sum(a + b), a.grad or b.grad is None after backward().")
+Total.apply(Scaled.apply(_a, Tensor(2.0))).backward()  # a second graph that uses only a
+if not np.allclose(_b.grad, 1.0) or not np.allclose(_a.grad, 3.0):
     raise grading.GradingError(
-        "for y = sum(a + b) with a primitive whose backward returns (grad, grad), a.grad and "
-        "b.grad are the same array (or one is None): a later `a.grad += ...` would change "
-        "b.grad too. Store a copy in a leaf's .grad.")
+        "for y = sum(a + b) with a primitive whose backward returns (grad, grad), then a "
+        f"second backward through 2 a alone: a.grad should be 3 and b.grad 1, got "
+        f"{np.asarray(_a.grad).tolist()} and {np.asarray(_b.grad).tolist()}. If b.grad changed, "
+        "a.grad and b.grad are the same array: store a copy in a leaf's .grad.")
 _x = Tensor(np.ones((3, 2)))
 try:
-    _Total.apply(_WrongShape.apply(_x)).backward()
+    Total.apply(WrongShape.apply(_x)).backward()
 except ValueError:
     pass
 else:
