@@ -93,10 +93,19 @@ def graded_class(tmp_path_factory):
     return course, students, text, tmp
 
 
-def test_an_external_cluster_grades_the_class_like_the_embedded_default(graded_class, tmp_path):
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """One external cluster (a scheduler, two workers) for the two tests
+    below, as a grading machine's cluster serves one run after another; the
+    second kills one of its workers."""
+    with dask_cluster(tmp_path_factory.mktemp("cluster")) as (address, workers):
+        yield address, workers
+
+
+def test_an_external_cluster_grades_the_class_like_the_embedded_default(graded_class, cluster):
     course, students, embedded, tmp = graded_class
-    with dask_cluster(tmp_path / "cluster") as (address, _):
-        out, err, code = _grade(course, "--scheduler", address, "--force")
+    address, _ = cluster
+    out, err, code = _grade(course, "--scheduler", address, "--force")
     assert code == 0, out + err
     assert f"on 2 worker(s) at {address}" in out
     assert "(0 unchanged)" in out  # every submission went to the cluster
@@ -106,31 +115,32 @@ def test_an_external_cluster_grades_the_class_like_the_embedded_default(graded_c
     assert report["problems"] == [] and sorted(listed) == students
 
 
-def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(graded_class, tmp_path):
+def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(graded_class, cluster):
     """A third of the class is graded again (their results deleted: an
     interrupted run resumes with what is left) and a worker is killed while
     it works; the export is still the embedded default's."""
     course, students, embedded, tmp = graded_class
+    address, workers = cluster
+    assert all(w.poll() is None for w in workers)  # both workers alive at the start
     records = course / "autograde-input"
     redo = students[-12:]
     for student in redo:
         shutil.rmtree(records / student)
-    with dask_cluster(tmp_path / "cluster") as (address, workers):
-        started = time.time()
-        proc = _grade(course, "--scheduler", address, wait=False)
+    started = time.time()
+    proc = _grade(course, "--scheduler", address, wait=False)
 
-        def published():
-            return sum(p.stat().st_mtime > started
-                       for p in records.glob(f"*/{A}/.autodiff-grading.json"))
+    def published():
+        return sum(p.stat().st_mtime > started
+                   for p in records.glob(f"*/{A}/.autodiff-grading.json"))
 
-        deadline = time.monotonic() + 600
-        while published() < 3:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.1)
-        os.kill(workers[0].pid, signal.SIGKILL)
-        at_kill = published()
-        out, err = proc.communicate(timeout=900)
-        assert workers[0].wait(timeout=10) == -signal.SIGKILL
+    deadline = time.monotonic() + 600
+    while published() < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    os.kill(workers[0].pid, signal.SIGKILL)
+    at_kill = published()
+    out, err = proc.communicate(timeout=900)
+    assert workers[0].wait(timeout=10) == -signal.SIGKILL
     assert proc.returncode == 0, out + err
     assert f"({STUDENTS - len(redo)} unchanged)" in out
     assert at_kill < len(redo) - 2  # the kill happened with work left to do
