@@ -71,14 +71,15 @@ MISTAKES = {  # two plausible mistakes in notebook 01
 }
 
 
-def submit_class(course, students, prefix="s"):
+def submit_class(course, students, prefix="s", assignment=CLASS_ASSIGNMENT,
+                 notebook=CLASS_NOTEBOOK, mistakes=MISTAKES):
     """Fill ``course/submitted`` (a built course) with ``students`` submissions
-    of notebook 01: every third right, the others with one or two mistakes.
-    Returns the student ids."""
-    a, name = CLASS_ASSIGNMENT, CLASS_NOTEBOOK
+    of ``notebook`` (notebook 01 unless told): every third right, the others
+    with the first of ``mistakes`` or all of them. Returns the student ids."""
+    a, name = assignment, notebook
     answers = solution_sources(Path(course) / "source" / a / name)
-    variants = [answers, {**answers, "central_difference": MISTAKES["central_difference"]},
-                {**answers, **MISTAKES}]
+    first = next(iter(mistakes))
+    variants = [answers, {**answers, first: mistakes[first]}, {**answers, **mistakes}]
     ids = []
     for i in range(students):
         student = f"{prefix}{i:03d}"
@@ -89,6 +90,95 @@ def submit_class(course, students, prefix="s"):
         fill_in(target / name, variants[i % len(variants)])
         ids.append(student)
     return ids
+
+
+# ------------------------------------------------ a class of a quick assignment
+
+# A small assignment written for the grading tests whose subject is the
+# grading machinery (a Dask cluster, killed workers), not notebook 01: it runs
+# in a fraction of a second, so a class of it costs what the machinery costs.
+# Three exercises worth 1, 2 and 3 points with the grading helper's checks,
+# visible and hidden tests, as the course's notebooks have them.
+QUICK_ASSIGNMENT, QUICK_NOTEBOOK = "quick", "quick.ipynb"
+QUICK_SOURCE = '''# %% [markdown]
+# # A quick assignment
+#
+# Three short exercises on derivatives (a course of the grading tests).
+
+# %%
+import numpy as np
+from autodiff_ref import grading
+
+# %% solution="square_slope"
+def square_slope(x):
+    """The derivative of x**2 at x."""
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION
+
+# %% test="test_square_slope" points=1
+with grading.exercise(1, "square_slope"):
+    grading.assert_close(square_slope(3.0), 6.0, name="square_slope(3.0)")
+grading.passed("square_slope")
+### BEGIN HIDDEN TESTS
+grading.assert_close(square_slope(-1.25), -2.5, name="square_slope(-1.25)")
+### END HIDDEN TESTS
+
+# %% solution="central_difference"
+def central_difference(f, x, eps):
+    """Central-difference estimate of f'(x)."""
+    ### BEGIN SOLUTION
+    return (f(x + eps) - f(x - eps)) / (2 * eps)
+    ### END SOLUTION
+
+# %% test="test_central_difference" points=2
+with grading.exercise(2, "central_difference"):
+    grading.assert_close(central_difference(lambda x: x**2 - 4 * x, 3.0, 0.5), 2.0,
+                         name="central_difference(lambda x: x**2 - 4*x, 3.0, 0.5)")
+grading.passed("central_difference")
+### BEGIN HIDDEN TESTS
+grading.assert_close(central_difference(np.sin, 1.0, 1e-5), np.cos(1.0), rtol=1e-8,
+                     name="central_difference(np.sin, 1.0, 1e-5)")
+### END HIDDEN TESTS
+
+# %% solution="squares_gradient"
+def squares_gradient(theta):
+    """The gradient of sum(theta**2), an array of theta's shape."""
+    ### BEGIN SOLUTION
+    return 2 * np.asarray(theta, dtype=float)
+    ### END SOLUTION
+
+# %% test="test_squares_gradient" points=3
+with grading.exercise(3, "squares_gradient"):
+    grading.assert_close(squares_gradient(np.array([1.0, -2.0])), np.array([2.0, -4.0]),
+                         name="squares_gradient([1, -2])")
+grading.passed("squares_gradient")
+### BEGIN HIDDEN TESTS
+grading.assert_close(squares_gradient(np.arange(6.0).reshape(2, 3)),
+                     2 * np.arange(6.0).reshape(2, 3), name="squares_gradient of a 2x3 array")
+### END HIDDEN TESTS
+'''
+QUICK_MISTAKES = {  # a plausible mistake in two of its exercises (submit_class)
+    "central_difference": "def central_difference(f, x, eps):\n"
+                          "    return (f(x + eps) - f(x - eps)) / eps\n",
+    "squares_gradient": "def squares_gradient(theta):\n    return np.asarray(theta, dtype=float)\n",
+}
+
+
+def quick_course(dest):
+    """A course holding only the quick assignment, built and verified (its
+    solution scores full marks, every test fails on the student version)."""
+    from autodiff_course.build import build
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(COURSE / "nbgrader_config.py", dest / "nbgrader_config.py")
+    folder = dest / "notebooks" / QUICK_ASSIGNMENT
+    folder.mkdir(parents=True)
+    (folder / QUICK_NOTEBOOK.replace(".ipynb", ".py")).write_text(QUICK_SOURCE)
+    problems = build(dest, [QUICK_ASSIGNMENT], log=lambda *a: None)
+    assert problems == [], problems
+    return dest
 
 
 def grade_or_kill_worker(assignment_templates, files, student, *args, **kw):

@@ -116,6 +116,14 @@ def report(graded):
     return graded, folder, json.loads((folder / "class-report.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def named(report):
+    """`autodiff-course report A --names`, run once after the anonymised report."""
+    course, folder, _ = report
+    run(["autodiff-course", "report", A, "--names"], course)
+    return json.loads((folder / "class-report-named.json").read_text())
+
+
 def _by_test(summary):
     found = {}
     for d in summary["diagnoses"]:
@@ -155,8 +163,11 @@ def test_credit_per_test_and_scores(report):
     assert "attribute" in summary["violations"][0]["violation"]
 
 
-def test_students_are_anonymised_unless_asked(report):
+def test_students_are_anonymised_unless_asked(report, named):
     course, folder, summary = report
+    # the named report is written beside the anonymised one, never over it
+    assert json.loads((folder / "class-report.json").read_text()) == summary
+    assert {r["student"] for r in named["scores"]} == set(CLASS)
     text = "".join((folder / name).read_text() for name in
                    ("class-report.html", "class-report.json", "class-scores.csv",
                     "class-diagnoses.csv", "class-similarity.csv"))
@@ -169,17 +180,10 @@ def test_students_are_anonymised_unless_asked(report):
     run(["autodiff-course", "report", A], course)
     again = json.loads((folder / "class-report.json").read_text())
     assert again["scores"] == summary["scores"]
-    run(["autodiff-course", "report", A, "--names"], course)
-    named = json.loads((folder / "class-report-named.json").read_text())
-    assert {r["student"] for r in named["scores"]} == set(CLASS)
-    # the named report is written beside the anonymised one, never over it
-    assert json.loads((folder / "class-report.json").read_text()) == summary
 
 
-def test_copies_are_flagged_and_independent_answers_are_not(graded):
-    course = graded
-    run(["autodiff-course", "report", A, "--names"], course)
-    summary = json.loads((course / "grading-reports" / A / "class-report-named.json").read_text())
+def test_copies_are_flagged_and_independent_answers_are_not(named):
+    summary = named
     flagged = {(p["a"], p["b"], p["exercise"].split(":", 1)[1])
                for p in summary["similar_pairs"]}
     assert flagged == COPIES

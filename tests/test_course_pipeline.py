@@ -16,8 +16,15 @@ pytestmark = pytest.mark.slow
 ASSIGNMENT = "01_derivatives"
 NOTEBOOK = "derivatives.ipynb"
 def test_regenerate_verifies_the_course(built_course):
+    """The whole course built, then verified as `autodiff-course build` does
+    after building: every source notebook and translated solution scores
+    full marks, every test fails on the student version, no leak."""
+    from autodiff_course.build import verify
+    from autodiff_course.course import assignments
+
     course, problems = built_course
     assert problems == []
+    assert verify(course, assignments(course), log=lambda *a: None) == []
     for folder in ("source", "release", "solution"):
         assert (course / folder / ASSIGNMENT / NOTEBOOK).exists(), folder
     release = nbformat.read(course / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)

@@ -5,7 +5,13 @@ worker` start them on grading machines), with no shared course folder.
 The class graded through `--scheduler` must export the same grades as the
 embedded default, also when one worker is killed mid-run; a submission that
 kills its workers is recorded as a fault; an unreachable scheduler is refused
-before anything runs."""
+before anything runs.
+
+The class is of a quick assignment (course_helpers.QUICK_SOURCE: three
+exercises, right and wrong answers, visible and hidden tests) built in a
+course of its own: what is tested here is the cluster, and a submission of it
+costs the grading machinery's own time (sandbox, kernel, guard), not
+notebook 01's."""
 
 from __future__ import annotations
 
@@ -22,25 +28,29 @@ from pathlib import Path
 import pytest
 
 from autodiff_course.grading import sandbox
-from course_helpers import CLASS_ASSIGNMENT as A, dask_cluster, free_port, run, submit_class
+from course_helpers import (CLASS_NOTEBOOK, MISTAKES, QUICK_ASSIGNMENT as A, QUICK_MISTAKES,
+                            QUICK_NOTEBOOK, dask_cluster, free_port, quick_course, run,
+                            submit_class)
 
 pytestmark = pytest.mark.slow
 
 STUDENTS = 32
 
 
-def _scores(course):
+def _scores(course, assignment=A, notebook=QUICK_NOTEBOOK, mistakes=QUICK_MISTAKES):
     """submit_class's three kinds of submission: right, one mistake (central
-    difference), two mistakes (and product partials): their scores."""
+    difference), two mistakes (and the gradient, or product partials in
+    notebook 01): their scores."""
     import nbformat
 
-    nb = nbformat.read(Path(course) / "source" / A / "derivatives.ipynb", as_version=4)
+    nb = nbformat.read(Path(course) / "source" / assignment / notebook, as_version=4)
     points = {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
               for c in nb.cells if c.cell_type == "code" and
               c.metadata.get("nbgrader", {}).get("grade")}
     full = sum(points.values())
-    one = full - points["test_central_difference"]
-    return [full, one, one - points["test_product_partials"]]
+    first, second = mistakes
+    one = full - points[f"test_{first}"]
+    return [full, one, one - points[f"test_{second}"]]
 
 
 def _grade(course, *args, wait=True):
@@ -67,25 +77,35 @@ def _report(course):
 
 
 @pytest.fixture(scope="module")
-def graded_class(built_course, tmp_path_factory):
+def graded_class(tmp_path_factory):
     """The class graded once by the embedded default (`grade A --jobs 2`)."""
     if sandbox.available() and not os.environ.get("CI"):
         pytest.skip(sandbox.available())
-    course, problems = built_course
-    assert problems == []
-    students = submit_class(course, STUDENTS)
+    course = quick_course(tmp_path_factory.mktemp("quick") / "course")
+    students = submit_class(course, STUDENTS, assignment=A, notebook=QUICK_NOTEBOOK,
+                            mistakes=QUICK_MISTAKES)
     out, err, code = _grade(course, "--jobs", "2")
     assert code == 0, out + err
     tmp = tmp_path_factory.mktemp("export")
     text, scores = _export(course, tmp / "embedded.csv")
+    assert len(set(_scores(course))) == 3  # the CSV holds three different scores
     assert scores == {s: _scores(course)[i % 3] for i, s in enumerate(students)}
     return course, students, text, tmp
 
 
-def test_an_external_cluster_grades_the_class_like_the_embedded_default(graded_class, tmp_path):
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """One external cluster (a scheduler, two workers) for the two tests
+    below, as a grading machine's cluster serves one run after another; the
+    second kills one of its workers."""
+    with dask_cluster(tmp_path_factory.mktemp("cluster")) as (address, workers):
+        yield address, workers
+
+
+def test_an_external_cluster_grades_the_class_like_the_embedded_default(graded_class, cluster):
     course, students, embedded, tmp = graded_class
-    with dask_cluster(tmp_path / "cluster") as (address, _):
-        out, err, code = _grade(course, "--scheduler", address, "--force")
+    address, _ = cluster
+    out, err, code = _grade(course, "--scheduler", address, "--force")
     assert code == 0, out + err
     assert f"on 2 worker(s) at {address}" in out
     assert "(0 unchanged)" in out  # every submission went to the cluster
@@ -95,37 +115,38 @@ def test_an_external_cluster_grades_the_class_like_the_embedded_default(graded_c
     assert report["problems"] == [] and sorted(listed) == students
 
 
-def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(graded_class, tmp_path):
+def test_a_worker_killed_mid_run_loses_nothing_and_counts_nothing_twice(graded_class, cluster):
     """A third of the class is graded again (their results deleted: an
     interrupted run resumes with what is left) and a worker is killed while
     it works; the export is still the embedded default's."""
     course, students, embedded, tmp = graded_class
+    address, workers = cluster
+    assert all(w.poll() is None for w in workers)  # both workers alive at the start
     records = course / "autograde-input"
     redo = students[-12:]
     for student in redo:
         shutil.rmtree(records / student)
-    with dask_cluster(tmp_path / "cluster") as (address, workers):
-        started = time.time()
-        proc = _grade(course, "--scheduler", address, wait=False)
+    started = time.time()
+    proc = _grade(course, "--scheduler", address, wait=False)
 
-        def published():
-            return sum(p.stat().st_mtime > started
-                       for p in records.glob(f"*/{A}/.autodiff-grading.json"))
+    def published():
+        return sum(p.stat().st_mtime > started
+                   for p in records.glob(f"*/{A}/.autodiff-grading.json"))
 
-        deadline = time.monotonic() + 600
-        while published() < 3:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.1)
-        os.kill(workers[0].pid, signal.SIGKILL)
-        at_kill = published()
-        out, err = proc.communicate(timeout=900)
-        assert workers[0].wait(timeout=10) == -signal.SIGKILL
-        # the killed worker's grading process ended too, and took its
-        # submission's scratch folder (sandbox, kernel sockets) with it
-        deadline = time.monotonic() + 30
-        while list(workers[0].temporary.glob("autodiff-grade-*")):
-            assert time.monotonic() < deadline, "a killed worker left its scratch folder"
-            time.sleep(0.5)
+    deadline = time.monotonic() + 600
+    while published() < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    os.kill(workers[0].pid, signal.SIGKILL)
+    at_kill = published()
+    out, err = proc.communicate(timeout=900)
+    assert workers[0].wait(timeout=10) == -signal.SIGKILL
+    # the killed worker's grading process ended too, and took its
+    # submission's scratch folder (sandbox, kernel sockets) with it
+    deadline = time.monotonic() + 30
+    while list(workers[0].temporary.glob("autodiff-grade-*")):
+        assert time.monotonic() < deadline, "a killed worker left its scratch folder"
+        time.sleep(0.5)
     assert proc.returncode == 0, out + err
     assert f"({STUDENTS - len(redo)} unchanged)" in out
     assert at_kill < len(redo) - 2  # the kill happened with work left to do
@@ -149,18 +170,27 @@ def test_an_unreachable_scheduler_is_refused_before_anything_runs(graded_class):
     assert sorted(p.stat().st_mtime for p in (course / "autograde-input").rglob("*")) == before
 
 
-def test_a_submission_that_kills_its_workers_is_a_fault_not_retried_forever(graded_class):
+def test_a_submission_that_kills_its_workers_is_a_fault_not_retried_forever(built_course):
     """A task that kills the worker running it is re-run on fresh workers up
     to the scheduler's limit (distributed.scheduler.allowed-failures), then
-    recorded as a fault with the reason; its classmates are graded as usual."""
+    recorded as a fault with the reason; its classmates are graded as usual.
+
+    The classmates hand in notebook 01, not the quick assignment of the
+    tests above: the scheduler counts a worker's death against every task
+    assigned to it, queued ones included, and a quick classmate was seen
+    queued behind the killer on the workers it killed, then recorded as a
+    fault too. Notebook 01's classmates run long enough not to be."""
     from autodiff_course.grading.cluster import connect
     from autodiff_course.grading.grade import run_phase1
     from autodiff_course.grading.submission import read_submission
     from autodiff_course.grading.template import templates
-    from course_helpers import grade_or_kill_worker
+    from course_helpers import CLASS_ASSIGNMENT, grade_or_kill_worker
 
-    course, students, *_ = graded_class
-    todo = {s: (read_submission(course / "submitted" / s / A), "key") for s in students[:2]}
+    course, problems = built_course
+    assert problems == []
+    a01 = CLASS_ASSIGNMENT
+    students = submit_class(course, 2)
+    todo = {s: (read_submission(course / "submitted" / s / a01), "key") for s in students}
     todo["killer"] = todo[students[0]]
     results = {}
 
@@ -170,12 +200,13 @@ def test_a_submission_that_kills_its_workers_is_a_fault_not_retried_forever(grad
 
     started = time.monotonic()
     with connect(jobs=2) as client:
-        errors = run_phase1(client, A, templates(course, A), todo, "bwrap", 30,
+        errors = run_phase1(client, a01, templates(course, a01), todo, "bwrap", 30,
                             lambda s, nbs, outcome, key: results.setdefault(s, outcome), Bar(),
                             task=grade_or_kill_worker)
     assert errors == {}
     assert sorted(results) == sorted(todo)
-    assert results["killer"].score == 0 and results["killer"].max_score == _scores(course)[0]
+    scores = _scores(course, a01, CLASS_NOTEBOOK, MISTAKES)
+    assert results["killer"].score == 0 and results["killer"].max_score == scores[0]
     assert "killed the worker processes" in " ".join(results["killer"].reasons)
-    assert [results[s].score for s in students[:2]] == _scores(course)[:2]
+    assert [results[s].score for s in students] == scores[:2]
     assert time.monotonic() - started < 300
