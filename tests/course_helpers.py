@@ -21,6 +21,17 @@ REPO = Path(__file__).resolve().parent.parent
 COURSE = REPO / "course"
 
 
+def nbgrader_cell(source, gid=None, test=False, points=0):
+    """A code cell with nbgrader's metadata: an answer (``gid``) or, with
+    ``test``, a test worth ``points``; without ``gid`` the instructor's."""
+    cell = nbformat.v4.new_code_cell(source)
+    if gid:
+        cell.metadata["nbgrader"] = {"grade": test, "solution": not test, "locked": test,
+                                     "grade_id": gid, "schema_version": 3,
+                                     **({"points": points} if test else {})}
+    return cell
+
+
 def copy_course(dest):
     """A fresh copy of the course's inputs: sources, translation catalogs and
     config, nothing generated."""

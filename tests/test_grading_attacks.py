@@ -16,6 +16,7 @@ from autodiff_course.grading import sandbox
 from autodiff_course.grading.integrity import Policy
 from autodiff_course.grading.submission import grade_files, read_submission
 from autodiff_course.grading.template import Template
+from course_helpers import nbgrader_cell
 
 pytestmark = pytest.mark.slow
 
@@ -55,23 +56,14 @@ WRONG = {"derivative": "def derivative(x):\n    return 2 * np.asarray(x, dtype=f
          "double": "def double(x):\n    return 3 * np.asarray(x)\n"}
 
 
-def _cell(source, gid=None, test=False, points=0):
-    cell = nbformat.v4.new_code_cell(source)
-    if gid:
-        cell.metadata["nbgrader"] = {"grade": test, "solution": not test, "locked": test,
-                                     "grade_id": gid, "schema_version": 3,
-                                     **({"points": points} if test else {})}
-    return cell
-
-
 def _notebook(answers):
     return nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Two exercises"),
-        _cell(SETUP),
-        _cell(answers.get("derivative", STUB.format(name="derivative")), "derivative"),
-        _cell(VISIBLE["test_derivative"], "test_derivative", True, 2),
-        _cell(answers.get("double", STUB.format(name="double")), "double"),
-        _cell(VISIBLE["test_double"], "test_double", True, 1),
+        nbgrader_cell(SETUP),
+        nbgrader_cell(answers.get("derivative", STUB.format(name="derivative")), "derivative"),
+        nbgrader_cell(VISIBLE["test_derivative"], "test_derivative", True, 2),
+        nbgrader_cell(answers.get("double", STUB.format(name="double")), "double"),
+        nbgrader_cell(VISIBLE["test_double"], "test_double", True, 1),
     ])
 
 

@@ -177,20 +177,15 @@ FIGURE_NB = "figures.ipynb"
 def _cells(answer):
     import nbformat
 
-    def cell(source, gid=None, test=False):
-        c = nbformat.v4.new_code_cell(source)
-        if gid:
-            c.metadata["nbgrader"] = {"grade": test, "solution": not test, "locked": test,
-                                      "grade_id": gid, "schema_version": 3,
-                                      **({"points": 1} if test else {})}
-        return c
+    from course_helpers import nbgrader_cell as cell
+
     return nbformat.v4.new_notebook(cells=[
         cell("%matplotlib inline\nimport numpy as np\nimport matplotlib.pyplot as plt\n"),
         cell("plt.plot(np.sin(np.linspace(0, 3, 20)))\nplt.title('the same for everyone')\n"
              "plt.show()\n"),
         cell(answer, "slope"),
         cell("plt.plot([0, 1], [0, slope(1.0)])\nplt.title(f'slope {slope(1.0)}')\nplt.show()\n"),
-        cell("assert slope(1.0) == 2.0\n", "test_slope", test=True),
+        cell("assert slope(1.0) == 2.0\n", "test_slope", test=True, points=1),
     ])
 
 

@@ -372,14 +372,11 @@ def _shell():
     return get_ipython()
 
 
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "application/pdf")
-
-
 def _figures(draw):
     """Whether figures shown from now on are drawn as images (IPython's
     image formatters), or only named (the grader has the image already)."""
     formatters = _shell().display_formatter.formatters
-    for mime in IMAGE_TYPES:
+    for mime in wire.FIGURE_TYPES:
         if mime in formatters:
             formatters[mime].enabled = draw
 

@@ -89,10 +89,8 @@ class _Cell:
                 self.functions[node.name] = node
                 continue
             if isinstance(node, (ast.Import, ast.ImportFrom)):
-                for alias in node.names:
-                    name = alias.asname or alias.name.split(".")[0]
-                    self.binds.add(name)
-                    self.modules.add(name)
+                self.binds |= _imported(node)
+                self.modules |= _imported(node)
                 continue
             for sub in _walk_scope(node):
                 if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
@@ -372,21 +370,14 @@ def _scope_reads(node, local):
     """Names an expression (or a nested function) reads from outside, its
     own comprehension targets, lambda and function parameters excluded."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        args = node.args
-        inner = set(local) | {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs,
-                                              *filter(None, (args.vararg, args.kwarg)))}
-        outer = set()
+        args, outer = node.args, set()
         for default in (*args.defaults, *filter(None, args.kw_defaults)):
             outer |= _scope_reads(default, local)
         if isinstance(node, ast.Lambda):
-            return outer | _scope_reads(node.body, inner)
+            return outer | _scope_reads(node.body, set(local) | _parameters(node))
         for decorator in node.decorator_list:
             outer |= _scope_reads(decorator, local)
-        declared = {n for g in ast.walk(node) if isinstance(g, (ast.Global, ast.Nonlocal))
-                    for n in g.names}
-        assigned = {n.id for stmt in node.body for n in ast.walk(stmt)
-                    if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del))}
-        inner |= assigned - declared
+        inner = set(local) | _locals(node)
         return outer | {n for stmt in node.body for n in _scope_reads(stmt, inner)}
     if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
         inner, reads = set(local), set()
@@ -449,12 +440,17 @@ def _free_reads(body, bound):
     return reads
 
 
+def _imported(stmt):
+    """The names an import statement binds."""
+    return {a.asname or a.name.split(".")[0] for a in stmt.names}
+
+
 def _definite(stmt):
     """The names a module-level statement certainly binds once it has run."""
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {stmt.name}
     if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-        return {a.asname or a.name.split(".")[0] for a in stmt.names}
+        return _imported(stmt)
     if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
         if isinstance(stmt, ast.AnnAssign) and stmt.value is None:
@@ -586,17 +582,16 @@ def _changes_live(cell, live, modules, effects, links, student):
     changers = {name for name in cell.names & set(effects) if PARAMETER in effects[name][0]}
     changers |= {f.name for f in _functions(cell.tree)
                  if isinstance(f, ast.FunctionDef) and _changes_arguments(f, modules)}
-    given = set()
-    for call in (n for n in ast.walk(cell.tree) if isinstance(n, ast.Call)):
+    calls = [n for n in ast.walk(cell.tree) if isinstance(n, ast.Call)]
+    given = {id(call.func) for call in calls}  # called, or given to a call (below)
+    for call in calls:
         arguments = [*call.args, *(k.value for k in call.keywords)]
         if any(isinstance(a, ast.Name) and a.id in changers for a in arguments):
             given |= {id(a) for a in arguments if isinstance(a, ast.Name)}
             for arg in arguments:
                 changed |= _shared(arg, modules) - modules - changers
     escaping = {n.id for n in ast.walk(cell.tree) if isinstance(n, ast.Name)
-                and n.id in changers and isinstance(n.ctx, ast.Load) and id(n) not in given
-                and id(n) not in {id(c.func) for c in ast.walk(cell.tree)
-                                  if isinstance(c, ast.Call)}}
+                and n.id in changers and isinstance(n.ctx, ast.Load) and id(n) not in given}
     if escaping:
         return f"it hands on {', '.join(sorted(escaping))}, which may change its arguments"
     tainted, todo = set(), list(live)

@@ -14,9 +14,9 @@ from ..jupyter import grade_id, is_answer, is_solution, is_test
 from .integrity import Policy
 from .language import load_editions
 from .slicing import constant, needed
+from .wire import FIGURE_TYPES
 
 FIGURES_DIR = Path(".autodiff") / "figures"  # in the course: figures drawn at build time
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "application/pdf")
 
 
 @dataclass
@@ -83,7 +83,7 @@ def save_figures(course, assignment, template, graded):
     figures = {}
     for index, cell in enumerate(code):
         drawn = [o for o in cell.get("outputs", []) if o.get("output_type") == "display_data"
-                 and any(m in o.get("data", {}) for m in IMAGE_TYPES)]
+                 and any(m in o.get("data", {}) for m in FIGURE_TYPES)]
         if index in still and drawn:
             figures[str(index)] = drawn
     target = _figures_file(course, assignment, template.name)

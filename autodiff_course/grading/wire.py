@@ -44,6 +44,8 @@ import numpy as np
 DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                     "uint64", "float16", "float32", "float64", "complex64", "complex128"})
 BIT_GENERATORS = frozenset({"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"})
+FIGURE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "application/pdf")  # a figure's
+# formats in a display output (the kernel told not to draw them: only text/plain)
 MAX_DEPTH = 32  # nesting of lists, tuples and dicts
 MAX_DIMS = 32
 MAX_ITEMS = 1_000_000  # elements of lists, tuples and dicts in one value
