@@ -143,6 +143,14 @@ def _diagnose(page, what):
                 f"error outputs {errors[:3]}; screenshot {shot}")
 
 
+def _asks_for_kernel(dialog):
+    """Whether ``dialog`` is JupyterLab's kernel choice, in any interface
+    language: it offers the kernels in a drop-down list."""
+    options = dialog.eval_on_selector_all(
+        "select option", "os => os.map(o => o.text.trim())")
+    return "Python 3 (ipykernel)" in options
+
+
 def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
     """Run All Cells from the menu (``menu``: the labels of the menu and the
     item) and wait for the selector ``until``. A Run All that did not start
@@ -157,7 +165,7 @@ def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
             if found and found.is_visible():
                 return found
             dialog = page.query_selector(".jp-Dialog-content")
-            if dialog and "Select Kernel" in dialog.inner_text():
+            if dialog and _asks_for_kernel(dialog):
                 # JupyterLab lost the kernel's session (seen on a loaded machine) and
                 # asks which kernel to use: a student keeps the proposed Python 3
                 page.click(".jp-Dialog-button.jp-mod-accept")
