@@ -19,16 +19,21 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 from jupyter_client import AsyncKernelManager
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils as nbgrader_utils
+from traitlets import Type
 
 __all__ = ["CellTimeoutError", "DeadKernelError", "KernelLine", "KernelSession", "NotebookRunner",
            "OutputFlood", "grade_id", "is_answer", "is_grade", "is_locked", "is_solution",
@@ -130,6 +135,37 @@ def points(cell):
 
 # ------------------------------------------------------------ kernels
 
+POLL_SLICE = 0.5  # seconds: the longest a missed ZeroMQ wake-up can delay a message
+
+
+class SlicedChannel(AsyncZMQSocketChannel):
+    """A kernel channel whose ``get_msg`` waits in short polls, not one long one.
+
+    With one poll for the whole cell time limit, a wake-up that ZeroMQ's
+    edge-triggered socket never delivers kept a finished cell waiting until
+    the limit ran out, with no error (seen under load in the grader: a 0.3 s
+    cell took 30 s; and in ``nbgrader generate_solution``, about every other
+    build, on the cell that displays an ``interactive`` widget: 60 s). A fresh
+    poll looks at the socket again, so a lost wake-up costs one slice."""
+
+    async def get_msg(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = POLL_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await super().get_msg(timeout=min(POLL_SLICE, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+
+class SlicedKernelClient(AsyncKernelClient):
+    """The kernel client of every kernel the course runs: the grader's, the
+    build's, and nbgrader's own (course/nbgrader_config.py names it)."""
+
+    shell_channel_class = Type(SlicedChannel)
+    iopub_channel_class = Type(SlicedChannel)
+
 
 class _IpcKernelManager(AsyncKernelManager):
     """A kernel manager over Unix sockets in ``folder``, whose kernel command
@@ -138,7 +174,8 @@ class _IpcKernelManager(AsyncKernelManager):
     def __init__(self, folder, prefix=(), **kw):
         folder = Path(folder)
         super().__init__(kernel_name="python3", transport="ipc", ip=str(folder / "kernel"),
-                         connection_file=str(folder / "kernel.json"), **kw)
+                         connection_file=str(folder / "kernel.json"),
+                         client_class="autodiff_course.jupyter.SlicedKernelClient", **kw)
         self._argv = [*prefix, sys.executable, "-m", "ipykernel_launcher",
                       "-f", "{connection_file}"]
 
@@ -169,32 +206,6 @@ def stop_kernel(km, now=True):
 
 class OutputFlood(RuntimeError):
     """A notebook produced more output in all than the runner accepts."""
-
-
-POLL_SLICE = 0.5  # seconds: the longest a missed ZeroMQ wake-up can delay a message
-
-
-def _polling_in_slices(get_msg):
-    """``channel.get_msg`` that waits in short polls instead of one long one.
-
-    With one poll for the whole cell time limit, a wake-up that ZeroMQ's
-    edge-triggered socket never delivers kept a finished cell waiting until
-    the limit ran out (seen under load: a 0.3 s cell took 30 s, with no error).
-    A fresh poll looks at the socket again, so a lost wake-up costs a slice."""
-    from queue import Empty
-    from time import monotonic
-
-    async def wrapped(timeout=None):
-        deadline = None if timeout is None else monotonic() + timeout
-        while True:
-            left = POLL_SLICE if deadline is None else max(0.0, deadline - monotonic())
-            try:
-                return await get_msg(timeout=min(POLL_SLICE, left))
-            except Empty:
-                if deadline is not None and monotonic() >= deadline:
-                    raise
-
-    return wrapped
 
 
 class NotebookRunner(NotebookClient):
@@ -231,14 +242,6 @@ class NotebookRunner(NotebookClient):
                 outs.append(note)
             return None
         return super().output(outs, msg, display_id, cell_index)
-
-    async def async_start_new_kernel_client(self):
-        kc = await super().async_start_new_kernel_client()
-        for channel in (kc.shell_channel, kc.iopub_channel):
-            channel.get_msg = _polling_in_slices(channel.get_msg)
-        return kc
-
-    start_new_kernel_client = run_sync(async_start_new_kernel_client)
 
     def run_all(self):
         """Run every cell top to bottom in a fresh kernel, continuing past errors."""

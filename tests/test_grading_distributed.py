@@ -170,6 +170,24 @@ def test_an_unreachable_scheduler_is_refused_before_anything_runs(graded_class):
     assert sorted(p.stat().st_mtime for p in (course / "autograde-input").rglob("*")) == before
 
 
+def test_a_rerun_with_nothing_new_records_only_what_the_gradebook_lacks(graded_class):
+    """Nothing changed since the last run: phase 2 (nbgrader autograde of the
+    whole class) is not run again; once a student's autograded copy is gone,
+    it is, and the copy is back."""
+    course, students, embedded, tmp = graded_class
+    out, err, code = _grade(course)
+    assert code == 0, out + err
+    assert f"({STUDENTS} unchanged)" in out and "phase 2 not needed" in out
+    assert _export(course, tmp / "nothing-new.csv")[0] == embedded
+    copy = course / "autograded" / students[0] / A / QUICK_NOTEBOOK
+    copy.unlink()
+    out, err, code = _grade(course)
+    assert code == 0, out + err
+    assert f"({STUDENTS} unchanged)" in out and "phase 2 not needed" not in out
+    assert copy.is_file()
+    assert _export(course, tmp / "restored.csv")[0] == embedded
+
+
 def test_a_submission_that_kills_its_workers_is_a_fault_not_retried_forever(built_course):
     """A task that kills the worker running it is re-run on fresh workers up
     to the scheduler's limit (distributed.scheduler.allowed-failures), then

@@ -133,6 +133,8 @@ def test_the_readme_path_works(tmp_path):
     # grading again (e.g. a late submission arrived) keeps working after manual grades
     again = _autodiff_course(["grade", ASSIGNMENT], course, env)
     assert "3 unchanged" in again.stdout
+    assert "phase 2 not needed" in again.stdout  # the gradebook already holds them
+    run(["nbgrader", "export"], course, env)  # the manual grades are still there
 
     # exact scores (every autograded test's points; written answers are graded by hand)
     source = nbformat.read(course / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)

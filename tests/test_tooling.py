@@ -80,3 +80,50 @@ def test_grading_cache_key_changes_with_the_templates():
     assert fingerprint(files, base, 60) != fingerprint(files, base, 30)
     assert fingerprint(files, base, 60) != fingerprint({"a.ipynb": b"[]"}, base, 60)
     assert fingerprint(files, base, 60) != fingerprint(files, base, 60, "container")
+
+
+def test_a_missed_wake_up_costs_a_slice_not_the_time_limit(monkeypatch):
+    """A message that arrived while the poll slept (ZeroMQ's wake-up lost)
+    is found by the next short poll, not at the end of the cell's limit."""
+    import asyncio
+    import time
+    from queue import Empty
+
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    from autodiff_course.jupyter import POLL_SLICE, SlicedChannel
+
+    arrives = time.monotonic() + 0.2
+
+    async def deaf_get_msg(self, timeout=None):  # sees the socket only when its poll ends
+        await asyncio.sleep(timeout)
+        if time.monotonic() >= arrives:
+            return {"msg_type": "execute_reply"}
+        raise Empty
+
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", deaf_get_msg)
+    channel = SlicedChannel.__new__(SlicedChannel)
+    started = time.monotonic()
+    assert asyncio.run(channel.get_msg(timeout=60))["msg_type"] == "execute_reply"
+    assert time.monotonic() - started < 0.2 + 2 * POLL_SLICE
+    arrives = float("inf")  # nothing comes: Empty once the limit is over, not before
+    started = time.monotonic()
+    with pytest.raises(Empty):
+        asyncio.run(channel.get_msg(timeout=1.2))
+    assert 1.2 <= time.monotonic() - started < 1.2 + POLL_SLICE
+
+
+def test_nbgraders_kernels_poll_in_slices():
+    """nbgrader's own kernels (generate_solution executes every solution)
+    get the course's kernel client, as the grader's do."""
+    from jupyter_client import AsyncKernelManager
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from autodiff_course.jupyter import SlicedChannel, SlicedKernelClient, kernel_manager
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(COURSE)).load_config()
+    km = AsyncKernelManager(config=config)
+    assert km.client_factory is SlicedKernelClient
+    assert kernel_manager("/tmp/unused").client_factory is SlicedKernelClient
+    assert SlicedKernelClient.shell_channel_class.default_value is SlicedChannel
+    assert SlicedKernelClient.iopub_channel_class.default_value is SlicedChannel

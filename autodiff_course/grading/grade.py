@@ -100,8 +100,22 @@ def gradebook_scores(course, assignment):
     return scores
 
 
+def recorded(course, assignment, outcomes):
+    """Whether phase 2 has nothing to do: every submission (none graded anew)
+    has its phase-1 score in the gradebook and an autograded copy of each
+    phase-1 notebook written after it."""
+    course = Path(course)
+    for o in outcomes:
+        for graded in (course / INPUT_DIR / o.student / assignment).glob("*.ipynb"):
+            copy = course / "autograded" / o.student / assignment / graded.name
+            if not copy.is_file() or copy.stat().st_mtime < graded.stat().st_mtime:
+                return False
+    return not check_gradebook(outcomes, gradebook_scores(course, assignment), None)
+
+
 def check_gradebook(outcomes, recorded, proc):
-    """Every submission has a row with the score phase 1 computed."""
+    """Every submission has a row with the score phase 1 computed (``proc``:
+    phase 2's nbgrader, None if it did not run)."""
     problems = []
     for o in outcomes:
         got = recorded.get(o.student)
@@ -109,7 +123,7 @@ def check_gradebook(outcomes, recorded, proc):
             problems.append(f"{o.student}: no row in the gradebook after nbgrader autograde")
         elif abs(got[0] - o.score) > 1e-9:
             problems.append(f"{o.student}: gradebook says {got[0]}, the grader {o.score}")
-    if problems and proc.returncode != 0:
+    if problems and proc is not None and proc.returncode != 0:
         problems.append("nbgrader autograde failed:\n" + proc.stdout[-2000:] + proc.stderr[-2000:])
     return problems
 
@@ -264,10 +278,14 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
                     "\n".join(f"  {s}: {e}" for s, e in sorted(errors.items())))
             phase1 = time.monotonic() - started
             outcomes = [outcomes[s] for s in students]
-            proc = record_in_gradebook(course, assignment, phase2.pop() if phase2 else None)
+            proc = None if not todo and recorded(course, assignment, outcomes) else \
+                record_in_gradebook(course, assignment, phase2.pop() if phase2 else None)
         finally:
             for unused in phase2:
                 unused.cancel()
+        if proc is None:
+            log("phase 2 not needed: the gradebook and autograded/ already hold every "
+                "submission as graded")
         problems = check_gradebook(outcomes, gradebook_scores(course, assignment), proc)
         write_report(course, assignment, outcomes, problems)
         log(f"graded {len(outcomes)} submission(s) of {assignment} on {where}: phase 1 "
