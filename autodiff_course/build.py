@@ -101,21 +101,21 @@ def grade_solution(path):
     """An English solution notebook graded as a submission would be: its
     answers in the sandboxed kernel (without the reference engine where the
     exercise forbids it; sandboxed only where bubblewrap works here), every
-    test, hidden part included, on the grader's trusted side. The figures of
+    test, hidden part included, on the grader's trusted side. The outputs of
     the cells whose outputs cannot depend on the answers are kept for the
-    grader (``template.save_figures``)."""
+    grader (``template.save_outputs``)."""
     from .grading import sandbox
     from .grading.submission import CELL_TIMEOUT, grade_notebook
-    from .grading.template import save_figures, templates
+    from .grading.template import save_outputs, templates
 
     path, started = Path(path), time.perf_counter()
     template = templates(path.parents[2], path.parent.name)[path.name]
-    template.figures = {}  # drawn here, for the grader to keep
+    template.outputs = {}  # computed here, for the grader to keep
     nb, _, _, _, _, fault = grade_notebook(template, nbformat.read(path, as_version=4), [],
                                            sandbox.available() is None, CELL_TIMEOUT)
     run = _scored(nb, path, started)
     if not run.errors and not fault:
-        save_figures(path.parents[2], path.parent.name, template, nb)
+        save_outputs(path.parents[2], path.parent.name, template, nb)
     if fault:
         run.errors.append(f"grading stopped: {fault}")
     return run

@@ -154,9 +154,10 @@ def _asks_for_kernel(dialog):
 def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
     """Run All Cells from the menu (``menu``: the labels of the menu and the
     item) and wait for the selector ``until``. A Run All that did not start
-    (no cell ran) is given again once; a dialog, or a run that ended without
-    ``until``, fails with what the page shows."""
-    for attempt in range(2):
+    (no cell ran), or whose kernel JupyterLab lost (it asks which kernel to
+    start), is given again, three attempts in all; another dialog, or a run
+    that ended without ``until``, fails with what the page shows."""
+    for attempt in range(3):
         page.click(f"div.lm-MenuBar-itemLabel:text-is('{menu[0]}')")
         page.click(f"li.lm-Menu-item:has-text('{menu[1]}')")
         started, idle_since = time.time(), None
@@ -167,10 +168,12 @@ def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
             dialog = page.query_selector(".jp-Dialog-content")
             if dialog and _asks_for_kernel(dialog):
                 # JupyterLab lost the kernel's session (seen on a loaded machine) and
-                # asks which kernel to use: a student keeps the proposed Python 3
+                # asks which kernel to use: a student keeps the proposed Python 3 and,
+                # the new kernel having none of the earlier cells, runs them all again
                 page.click(".jp-Dialog-button.jp-mod-accept")
-                page.wait_for_timeout(1000)
-                continue
+                page.wait_for_selector(
+                    ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+                break
             if dialog:
                 _diagnose(page, "dialog during Run All")
             prompts = page.eval_on_selector_all(
@@ -185,7 +188,7 @@ def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
             page.wait_for_timeout(500)
         else:
             _diagnose(page, f"no {until} {timeout} s after Run All")
-    _diagnose(page, "Run All did not start")
+    _diagnose(page, "Run All did not finish in three attempts")
 
 
 def _validate(page):

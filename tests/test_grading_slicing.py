@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from autodiff_course.grading.slicing import constant, needed, reasons
+from autodiff_course.grading.slicing import constant, kernel_skips, needed, reasons
 
 SETUP = ("other", "import numpy as np\nimport matplotlib.pyplot as plt\n")
 ANSWER = ("answer", "def gradient(f, x):\n    raise NotImplementedError()\n")
@@ -169,6 +169,43 @@ def test_cells_whose_outputs_cannot_depend_on_the_answers():
     assert sorted(constant(cells)) == [0, 1, 2]  # (5 defines a function that calls one)
 
 
+def test_what_an_answer_made_taints_the_cells_that_read_it():
+    cells = (SETUP, ANSWER, ("other", "g = gradient(np.sin, 1.0)\n"), ("other", "print(g)\n"),
+             ("other", "log = []\n"), ("other", "log.append(gradient(np.cos, 0.0))\n"),
+             ("other", "print(log)\n"), ("other", "print(np.pi)\n"))
+    assert sorted(constant(cells)) == [0, 4, 7]
+
+
+def skipped(*cells, saved=None):
+    """The kernel's skipped cells, every "other" cell's outputs saved unless
+    ``saved`` says which."""
+    cells = tuple((kind, textwrap.dedent(source)) for kind, source in cells)
+    if saved is None:
+        saved = [i for i, (kind, _) in enumerate(cells) if kind == "other"]
+    return sorted(kernel_skips(cells, frozenset(saved)))
+
+
+def test_the_kernel_skips_only_what_nothing_it_runs_needs():
+    helper = ("other", "def twice(x):\n    return 2 * x\n")
+    demo = ("other", "shown = np.sin(1.0)\nprint(shown)\n")
+    answer = ("answer", "def gradient(f, x):\n    return twice(np.asarray(f(x)))\n")
+    test = ("test", "assert gradient(np.sin, 0.0) == 0.0\n")
+    # the answer's function reads twice when the judge calls it, after every cell
+    assert skipped(SETUP, helper, demo, answer, test) == [2]
+    # a cell that must run (it reads an answer) needs what it reads
+    data = ("other", "xs = np.linspace(0, 1, 5)\n")
+    uses = ("other", "print(gradient(np.sin, xs))\n")
+    assert skipped(SETUP, data, ANSWER, uses, test) == []
+    # without the build's outputs a cell runs
+    assert skipped(SETUP, helper, demo, answer, test, saved=[1]) == []
+    # an answer that reaches names dynamically may need every cell before it
+    dynamic = ("answer", "def gradient(f, x):\n    return globals()['np'].cos(x)\n")
+    assert skipped(SETUP, demo, dynamic, test) == []
+    # a cell that changes a module's state runs
+    seed = ("other", "np.random.seed(0)\n")
+    assert skipped(SETUP, seed, demo, answer, test) == [2]
+
+
 # ------------------------------------------------ figures drawn once, at build time
 
 FIGURE_NB = "figures.ipynb"
@@ -183,13 +220,15 @@ def _cells(answer):
         cell("%matplotlib inline\nimport numpy as np\nimport matplotlib.pyplot as plt\n"),
         cell("plt.plot(np.sin(np.linspace(0, 3, 20)))\nplt.title('the same for everyone')\n"
              "plt.show()\n"),
+        cell("SCALE = 2.0\nprint('scale', SCALE, np.random.default_rng().random())\n"),
+        cell("print('a demonstration', np.random.default_rng().random())\n"),
         cell(answer, "slope"),
         cell("plt.plot([0, 1], [0, slope(1.0)])\nplt.title(f'slope {slope(1.0)}')\nplt.show()\n"),
         cell("assert slope(1.0) == 2.0\n", "test_slope", test=True, points=1),
     ])
 
 
-def _graded(figures, answer="def slope(x):\n    return 2.0 * x\n"):
+def _graded(outputs, answer="def slope(x):\n    return SCALE * x\n"):
     import nbformat
 
     from autodiff_course.grading.integrity import Policy
@@ -198,28 +237,40 @@ def _graded(figures, answer="def slope(x):\n    return 2.0 * x\n"):
 
     release = _cells("def slope(x):\n    raise NotImplementedError()\n")
     template = Template(FIGURE_NB, release, {"test_slope": "assert slope(1.0) == 2.0\n"},
-                        {"slope": Policy()}, figures=figures)
+                        {"slope": Policy()}, outputs=outputs)
     files = {FIGURE_NB: nbformat.writes(_cells(answer)).encode()}
     notebooks, outcome = grade_files({FIGURE_NB: template}, files, "student", "none", 30)
     code = [c for c in nbformat.reads(notebooks[FIGURE_NB], as_version=4).cells
             if c.cell_type == "code"]
     images = [[o["data"]["image/png"] for o in c.get("outputs", [])
                if "image/png" in o.get("data", {})] for c in code]
-    return outcome, images
+    texts = ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in code]
+    return outcome, images, texts
 
 
 @pytest.mark.slow
-def test_figures_that_cannot_depend_on_the_answers_are_shown_from_the_build():
+def test_outputs_that_cannot_depend_on_the_answers_are_shown_from_the_build():
+    """The build's outputs of cells that cannot depend on the answers are
+    shown; such a cell runs in the student's kernel only if that student's
+    answers need it (and then only its figures are the build's)."""
     import nbformat
 
-    saved = nbformat.v4.new_output("display_data", data={"image/png": "U0FWRUQ=",
-                                                         "text/plain": "<Figure>"})
-    outcome, images = _graded({1: [saved]})
-    assert outcome.score == 1.0
+    saved = {1: [nbformat.v4.new_output("display_data", data={"image/png": "U0FWRUQ=",
+                                                               "text/plain": "<Figure>"})],
+             2: [nbformat.v4.new_output("stream", name="stdout", text="SAVED-2\n")],
+             3: [nbformat.v4.new_output("stream", name="stdout", text="SAVED-3\n")]}
+    outcome, images, texts = _graded(saved)
+    assert outcome.score == 1.0  # SCALE, which the answer reads, was defined in the kernel
     assert images[1] == ["U0FWRUQ="]  # the build's figure, not drawn again
-    drawn = images[3]  # depends on the answer: drawn by the student's kernel
+    assert texts[2].startswith("scale 2.0 ")  # run: this answer reads SCALE
+    assert texts[3] == "SAVED-3\n"  # not run: nothing this student's kernel runs needs it
+    drawn = images[5]  # depends on the answer: drawn by the student's kernel
     assert len(drawn) == 1 and drawn[0].startswith("iVBOR")
-    _, other = _graded({1: [saved]}, "def slope(x):\n    return 3.0 * x\n")
-    assert other[1] == ["U0FWRUQ="] and other[3] != drawn
-    _, unsaved = _graded({})
+    _, other, other_texts = _graded(saved, "def slope(x):\n    return 3.0 * x\n")
+    assert other[1] == ["U0FWRUQ="] and other[5] != drawn
+    assert other_texts[2] == "SAVED-2\n"  # this answer does not read SCALE
+    _, unsaved, unsaved_texts = _graded({})
     assert len(unsaved[1]) == 1 and unsaved[1][0].startswith("iVBOR")
+    assert unsaved_texts[3].startswith("a demonstration ")
+
+

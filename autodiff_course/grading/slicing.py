@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import types
 
 DYNAMIC = frozenset({"exec", "eval", "globals", "vars", "locals", "setattr", "delattr",
                      "__import__", "compile", "importlib"})
@@ -109,6 +110,38 @@ class _Cell:
                     self.functions.setdefault(sub.name, sub)
 
 
+@functools.lru_cache(maxsize=2048)
+def _parsed(source):
+    """``_Cell(source)``, parsed once per source (cells repeat across
+    submissions: only the answers differ)."""
+    return _Cell(source)
+
+
+def _remembered(function):
+    """``function(node, modules, student)`` computed once per node and
+    arguments (kept on the node: the parsed cells are cached, see ``_parsed``)."""
+    @functools.wraps(function)
+    def wrapper(node, modules, student=frozenset()):
+        memo = node.__dict__.setdefault("_slicing_memo", {})
+        key = (function.__name__, frozenset(modules), frozenset(student))
+        if key not in memo:
+            memo[key] = _frozen(function(node, modules, student))
+        return memo[key]
+    return wrapper
+
+
+def _frozen(value):
+    """``value`` with its sets frozen (a remembered result is shared)."""
+    if isinstance(value, (set, frozenset)):
+        return frozenset(value)
+    if isinstance(value, tuple):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return types.MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    return value
+
+
+@_remembered
 def _changes(tree, modules, student=frozenset()):
     """(names whose objects the code may change, whether it changes a
     module's state). ``modules``: the notebook's imported module names. The
@@ -339,7 +372,8 @@ def _shared(node, modules):
     return found
 
 
-def _aliases(tree, modules):
+@_remembered
+def _aliases(tree, modules, student=frozenset()):
     """{name: names its value may share objects with}, for the names the
     code binds anywhere (its functions' locals included); module names are
     not objects that get shared, unless bound as they are (``r = np.random``)."""
@@ -475,27 +509,53 @@ def needed(cells):
 def constant(cells):
     """The indices of the "other" cells whose outputs cannot depend on the
     answers (as in ``needed``): nothing they read, also through the
-    instructor's functions they read, is a name an answer cell binds. The
-    grader draws their figures once (``submission.py``)."""
-    parsed = [(kind, _Cell(source)) for kind, source in cells]
-    student = set().union(*(cell.binds for kind, cell in parsed if kind == "answer"))
+    instructor's functions they read, is a name an answer cell binds, or a
+    name bound or changed by a cell that read one (followed down the
+    notebook). The build keeps their outputs, which the grader shows instead
+    of computing them again (``submission.py``)."""
+    parsed = [(kind, _parsed(source)) for kind, source in cells]
+    modules = set().union(*(cell.modules for _, cell in parsed))
+    tainted = set().union(*(cell.binds for kind, cell in parsed if kind == "answer"))
     named, methods, found = {}, set(), set()
     for index, (kind, cell) in enumerate(parsed):
         if kind == "answer":
             continue
         methods |= cell.methods
-        if kind == "other" and not cell.unknown and \
-                not _with_function_reads(cell.reads, named, methods) & student:
-            found.add(index)
         for name, reads in cell.later.items():
             named[name] = named.get(name, set()) | reads
+        if kind != "other":
+            continue
+        if cell.unknown:
+            return frozenset(found)  # it may read and change anything: none after it
+        if _with_function_reads(cell.reads, named, methods) & tainted:
+            tainted |= cell.binds | _changes(cell.tree, modules)[0]
+        else:
+            found.add(index)
     return frozenset(found)
+
+
+@functools.lru_cache(maxsize=64)
+def kernel_skips(cells, saved):
+    """The indices of the "other" cells the student's kernel need not run
+    (``cells`` as in ``needed``, with the student's answers; ``saved``: the
+    indices whose outputs the build kept): cells whose outputs cannot depend
+    on the answers (``constant``) and that nothing the kernel runs needs:
+    not the answers (also when the judge calls their functions later), not
+    the cells that do run there."""
+    candidates = constant(cells) & frozenset(saved)
+    readers = [("other", "") if kind == "test" else
+               ("other", source) if index in candidates else ("test", source)
+               for index, (kind, source) in enumerate(cells)]
+    bound = set().union(*(_parsed(source).binds for kind, source in cells if kind == "answer"))
+    # the judge calls what the answers define at any time after: read them all at the end
+    readers.append(("test", "\n".join(sorted(bound))))
+    return candidates - needed(tuple(readers))
 
 
 def reasons(cells):
     """{index: why the judge runs it} of the "other" cells ``needed`` keeps."""
-    parsed = [(kind, _Cell(source) if kind != "answer" else None) for kind, source in cells]
-    student = frozenset().union(*(_Cell(source).binds for kind, source in cells
+    parsed = [(kind, _parsed(source) if kind != "answer" else None) for kind, source in cells]
+    student = frozenset().union(*(_parsed(source).binds for kind, source in cells
                                   if kind == "answer"))
     cells_ = [cell for _, cell in parsed if cell is not None and cell.tree is not None]
     modules = set().union(*(c.modules for c in cells_))
@@ -544,7 +604,7 @@ def _function_effects(cells, modules):
             changed, stateful = _changes(node, modules)
             changed |= {n for g in ast.walk(node) if isinstance(g, ast.Global) for n in g.names}
             if _changes_arguments(node, modules):
-                changed.add(PARAMETER)
+                changed |= {PARAMETER}
             before = effects.get(name, (set(), False))
             effects[name] = (before[0] | changed, before[1] or stateful)
             named.setdefault(name, set()).update(

@@ -52,8 +52,10 @@ from . import language, sandbox
 from .integrity import DECIDING_RULES, screen
 from .channel import ChannelError, KernelFault
 from .record import INPUT_DIR
-from .template import templates
+from .slicing import constant, kernel_skips
+from .template import code_cells, templates
 from .verdict import decide, error_name, error_output, explanation
+from .wire import FIGURE_TYPES
 
 GRADER_VERSION = "2"
 CELL_TIMEOUT = 60  # seconds per cell
@@ -209,9 +211,10 @@ def _cap(outputs, limit=CELL_OUTPUT_LIMIT):
 
 
 def _show_figures(cell, saved):
-    """Put the figures the build drew (``Template.figures``) where the kernel,
+    """Put the figures the build drew (``Template.outputs``) where the kernel,
     told not to draw them (``Channel.figures``), only named them."""
-    saved = iter(saved)
+    saved = iter(o for o in saved if o.get("output_type") == "display_data"
+                 and any(m in o.get("data", {}) for m in FIGURE_TYPES))
     for position, out in enumerate(cell.outputs):
         data = out.get("data", {}) if out.get("output_type") == "display_data" else {}
         if set(data) == {"text/plain"} and str(data["text/plain"]).startswith("<Figure"):
@@ -221,17 +224,25 @@ def _show_figures(cell, saved):
             cell.outputs[position] = copy.deepcopy(figure)
 
 
+def _draws(outputs):
+    return any(o.get("output_type") == "display_data"
+               and any(m in o.get("data", {}) for m in FIGURE_TYPES) for o in outputs)
+
+
 def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started, judged=None,
-               figures=None):
+               saved=None, skips=frozenset()):
     """Each code cell where it belongs: answers in the kernels (then the names
     they defined in the kernel that serves them, ``serving(grade id)``, are
     bound on the judge's side), tests in the judge, the instructor's other
     cells in the kernels and, if the tests need them (``judged``: their
     positions among the code cells; None: all), in the judge. The first
-    kernel's outputs are kept; the figures of the cells in ``figures`` (code
-    position -> outputs, ``Template.figures``) are not drawn but taken from
-    there. Returns the fault that stopped the run."""
-    figures, drawing, code = figures or {}, [True], -1
+    kernel's outputs are kept. ``saved`` (code position -> outputs): what the
+    build's run of the cells whose outputs cannot depend on the answers
+    showed; the cells in ``skips`` (``slicing.kernel_skips``) do not run in
+    the kernels, they show those outputs, and the others among them are run
+    without drawing their figures, which are taken from there. Returns the
+    fault that stopped the run."""
+    saved, drawing, code = saved or {}, [True], -1
 
     def draw(on):  # tell the kernels whether to draw figures, when that changes
         if on != drawing[0]:
@@ -259,12 +270,17 @@ def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started, judge
                 channel.mark()
                 runner.run_cell(cell, index)
                 judge.bind(channel.changed())
+            elif code in skips:
+                cell.outputs = copy.deepcopy(saved[code])
+                if judged is None or code in judged:
+                    judge.run(cell.source, batch=True)
             else:
-                draw(code not in figures)
+                shown = _draws(saved.get(code, []))
+                draw(not shown)
                 for runner, _ in reversed(list(kernels.values())):
                     runner.run_cell(cell, index)
-                if code in figures:
-                    _show_figures(cell, figures[code])
+                if shown:
+                    _show_figures(cell, saved[code])
                 engine_missing = any(o.get("output_type") == "error"
                                      and sandbox.UNAVAILABLE in str(o.get("evalue", ""))
                                      for o in cell.outputs)
@@ -328,7 +344,8 @@ def kernel_kinds(policies, engine=True):
 
 
 def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN_BUDGET,
-            engine=True, data=None, policies=None, stats=None, judged=None, figures=None):
+            engine=True, data=None, policies=None, stats=None, judged=None, saved=None,
+            skips=frozenset()):
     """Run ``nb`` in place: the student's kernels in the sandbox, the tests in
     the judge. With ``policies`` (answer grade id -> ``Policy``) the answers
     that allow nothing of the reference engine are served by a kernel without
@@ -338,7 +355,8 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
     the fault that stopped the run, or None. ``stats`` (a dict), if given,
     gets the number of requests to the kernels and their time. ``judged``:
     the instructor's cells the judge runs (``Template.judged``; None: all);
-    ``figures``: the figures drawn at build time (``Template.figures``)."""
+    ``saved``, ``skips``: the build's outputs and the cells the kernels need
+    not run (``_run_cells``)."""
     from .judge import Judge
 
     serving = kernel_kinds(policies, engine)
@@ -352,7 +370,7 @@ def execute(nb, scratch, use_sandbox=True, cell_timeout=CELL_TIMEOUT, budget=RUN
                                      cell_timeout, data, started + budget) for kind in kinds}
             judge = Judge(*(channel for _, channel in kernels.values()))
             fault = _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started,
-                               judged, figures)
+                               judged, saved, skips)
             if stats is not None:
                 for _, channel in kernels.values():
                     stats["requests"] = stats.get("requests", 0) + channel.requests
@@ -405,9 +423,12 @@ def run_submission(nb, template, use_sandbox, cell_timeout, stats=None):
     scratch = _scratch_folder()
     SCRATCH.add(scratch)
     try:
+        cells = code_cells(nb)
+        still = constant(cells)  # with this student's answers
+        saved = {i: outputs for i, outputs in template.outputs.items() if i in still}
         return execute(nb, scratch, use_sandbox, cell_timeout, data=template.data,
                        policies=template.policies, stats=stats, judged=template.judged(),
-                       figures=template.figures)
+                       saved=saved, skips=kernel_skips(cells, frozenset(saved)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         SCRATCH.discard(scratch)

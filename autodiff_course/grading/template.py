@@ -14,9 +14,8 @@ from ..jupyter import grade_id, is_answer, is_solution, is_test
 from .integrity import Policy
 from .language import load_editions
 from .slicing import constant, needed
-from .wire import FIGURE_TYPES
 
-FIGURES_DIR = Path(".autodiff") / "figures"  # in the course: figures drawn at build time
+OUTPUTS_DIR = Path(".autodiff") / "outputs"  # in the course: outputs kept by the build
 
 
 @dataclass
@@ -31,10 +30,10 @@ class Template:
     only files the student's kernel gets; ``editions``: language -> the
     release notebook of that edition (``<nb>.zh-CN.ipynb``); ``messages``:
     language -> the translations of the assignment's test messages, hidden
-    tests' included (``language.py``); ``figures``: code cell position ->
-    the figures (display outputs) that cell drew when the build graded the
-    solution, for the cells whose outputs cannot depend on the answers
-    (``save_figures``): the grader shows these instead of drawing them again.
+    tests' included (``language.py``); ``outputs``: code cell position ->
+    the outputs that cell showed when the build graded the solution, for the
+    cells whose outputs cannot depend on the answers (``save_outputs``): the
+    grader shows these instead of computing them again.
     """
 
     name: str
@@ -44,7 +43,7 @@ class Template:
     editions: dict = field(default_factory=dict)
     messages: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
-    figures: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
 
     @property
     def engine(self):
@@ -53,10 +52,7 @@ class Template:
         return any(p.allow for p in self.policies.values())
 
     def _cells(self):
-        cells = [c for c in self.release.cells if c.cell_type == "code"]
-        return tuple(("test", self.tests.get(grade_id(c), c.source)) if is_test(c)
-                     else ("answer", c.source) if is_answer(c) else ("other", c.source)
-                     for c in cells)
+        return code_cells(self.release, self.tests)
 
     def key(self):
         """A digest of the notebook's code cells and tests."""
@@ -69,38 +65,41 @@ class Template:
         return needed(self._cells())
 
 
-def _figures_file(course, assignment, name):
-    return Path(course) / FIGURES_DIR / assignment / (Path(name).stem + ".json")
+def code_cells(nb, tests=None):
+    """``((kind, source), ...)`` of the code cells of ``nb``, kind "test",
+    "answer" or "other" (what ``slicing.py`` reads); ``tests``: grade id ->
+    the source to take for a test cell (the hidden part included)."""
+    return tuple(("test", (tests or {}).get(grade_id(c), c.source)) if is_test(c)
+                 else ("answer", c.source) if is_answer(c) else ("other", c.source)
+                 for c in nb.cells if c.cell_type == "code")
 
 
-def save_figures(course, assignment, template, graded):
-    """Keep the figures of ``graded`` (a solution graded by the build, every
-    cell the instructor's) that cells whose outputs cannot depend on the
-    answers drew (``slicing.constant``); ``templates`` gives them to the
-    grader, which then does not draw those figures for every submission."""
-    still = constant(template._cells())
+def _outputs_file(course, assignment, name):
+    return Path(course) / OUTPUTS_DIR / assignment / (Path(name).stem + ".json")
+
+
+def save_outputs(course, assignment, template, graded):
+    """Keep the outputs of ``graded`` (a solution graded by the build, every
+    cell the instructor's) of the cells whose outputs cannot depend on the
+    answers (``slicing.constant``); ``templates`` gives them to the grader,
+    which then does not compute them again for every submission."""
     code = [c for c in graded.cells if c.cell_type == "code"]
-    figures = {}
-    for index, cell in enumerate(code):
-        drawn = [o for o in cell.get("outputs", []) if o.get("output_type") == "display_data"
-                 and any(m in o.get("data", {}) for m in FIGURE_TYPES)]
-        if index in still and drawn:
-            figures[str(index)] = drawn
-    target = _figures_file(course, assignment, template.name)
+    kept = {str(i): code[i].get("outputs", []) for i in constant(code_cells(graded))}
+    target = _outputs_file(course, assignment, template.name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps({"key": template.key(), "figures": figures}))
+    target.write_text(json.dumps({"key": template.key(), "outputs": kept}))
 
 
-def _load_figures(course, assignment, template):
-    """The figures ``save_figures`` kept for this very notebook, or {}."""
+def _load_outputs(course, assignment, template):
+    """The outputs ``save_outputs`` kept for this very notebook, or {}."""
     try:
-        saved = json.loads(_figures_file(course, assignment, template.name).read_text())
+        saved = json.loads(_outputs_file(course, assignment, template.name).read_text())
     except (OSError, ValueError):
         return {}
     if not isinstance(saved, dict) or saved.get("key") != template.key():
-        return {}  # drawn for other cells: drawn again
+        return {}  # kept for other cells: computed again
     return {int(k): [nbformat.from_dict(o) for o in v]
-            for k, v in (saved.get("figures") or {}).items() if k.isdigit()}
+            for k, v in (saved.get("outputs") or {}).items() if k.isdigit()}
 
 
 def templates(course, assignment):
@@ -119,7 +118,7 @@ def templates(course, assignment):
         editions, messages = load_editions(course, assignment, release.name)
         template = Template(release.name, nbformat.read(release, as_version=4),
                             tests, policies, editions, messages, data)
-        template.figures = _load_figures(course, assignment, template)
+        template.outputs = _load_outputs(course, assignment, template)
         result[release.name] = template
     if not result:
         raise FileNotFoundError(f"no release notebooks for {assignment!r}: run "
