@@ -16,24 +16,22 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
-from queue import Empty
 
 import nbformat
 from jupyter_client import AsyncKernelManager
-from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils as nbgrader_utils
-from traitlets import Type
+
+from .edition.kernel_polling import SlicedKernelClient
 
 __all__ = ["CellTimeoutError", "DeadKernelError", "KernelLine", "KernelSession", "NotebookRunner",
            "OutputFlood", "grade_id", "is_answer", "is_grade", "is_locked", "is_solution",
@@ -135,38 +133,6 @@ def points(cell):
 
 # ------------------------------------------------------------ kernels
 
-POLL_SLICE = 0.5  # seconds: the longest a missed ZeroMQ wake-up can delay a message
-
-
-class SlicedChannel(AsyncZMQSocketChannel):
-    """A kernel channel whose ``get_msg`` waits in short polls, not one long one.
-
-    With one poll for the whole cell time limit, a wake-up that ZeroMQ's
-    edge-triggered socket never delivers kept a finished cell waiting until
-    the limit ran out, with no error (seen under load in the grader: a 0.3 s
-    cell took 30 s; and in ``nbgrader generate_solution``, about every other
-    build, on the cell that displays an ``interactive`` widget: 60 s). A fresh
-    poll looks at the socket again, so a lost wake-up costs one slice."""
-
-    async def get_msg(self, timeout=None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = POLL_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                return await super().get_msg(timeout=min(POLL_SLICE, left))
-            except Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-
-
-class SlicedKernelClient(AsyncKernelClient):
-    """The kernel client of every kernel the course runs: the grader's, the
-    build's, and nbgrader's own (course/nbgrader_config.py names it)."""
-
-    shell_channel_class = Type(SlicedChannel)
-    iopub_channel_class = Type(SlicedChannel)
-
-
 class _IpcKernelManager(AsyncKernelManager):
     """A kernel manager over Unix sockets in ``folder``, whose kernel command
     may be prefixed (``prefix``: the sandbox's command line)."""
@@ -175,7 +141,7 @@ class _IpcKernelManager(AsyncKernelManager):
         folder = Path(folder)
         super().__init__(kernel_name="python3", transport="ipc", ip=str(folder / "kernel"),
                          connection_file=str(folder / "kernel.json"),
-                         client_class="autodiff_course.jupyter.SlicedKernelClient", **kw)
+                         client_factory=SlicedKernelClient, **kw)
         self._argv = [*prefix, sys.executable, "-m", "ipykernel_launcher",
                       "-f", "{connection_file}"]
 
@@ -194,6 +160,15 @@ def stop_kernel(km, now=True):
     ``now=False`` asks it to exit first."""
     if km is None:
         return
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if now and process is not None:
+        # killed and reaped here: jupyter_client would find it dead only at its
+        # next poll, a tenth of a second later (per kernel, per submission)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # its own process group
+            process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # gone already, or left to jupyter_client below
     for step, kwargs in ((km.shutdown_kernel, {"now": now}), (km.cleanup_resources, {})):
         try:
             run_sync(step)(**kwargs)

@@ -120,7 +120,8 @@ def publish(course, folder, log=print):
         + _environment(requirements, f"{NAME}-binder", "python=3.11"))
     for name in ("postBuild", "apt.txt"):  # apt.txt: the CJK font of the Chinese figures
         shutil.copy2(EDITION / "binder" / name, folder / "binder" / name)
-    shutil.copy2(EDITION / "nbgrader_config.py", folder / "nbgrader_config.py")
+    for name in ("nbgrader_config.py", "kernel_polling.py"):  # Validate's settings
+        shutil.copy2(EDITION / name, folder / name)
     readme = (EDITION / "README.md").read_text().replace("$NOTEBOOK_TABLE", _table(release))
     (folder / "README.md").write_text(readme)
     zh = (EDITION / "README.zh-CN.md").read_text().replace("$NOTEBOOK_TABLE",

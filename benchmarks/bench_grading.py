@@ -67,7 +67,8 @@ def ours(course, **kw):
     """grade(); returns the seconds of phase 2 (from its summary line)."""
     lines = []
     grade(course, A, log=lines.append, **kw)
-    m = re.search(r"phase 1 ([\d.]+) s .* total ([\d.]+) s", lines[0])
+    m = next(m for line in lines
+             if (m := re.search(r"phase 1 ([\d.]+) s .* total ([\d.]+) s", line)))
     return float(m.group(2)) - float(m.group(1))
 
 

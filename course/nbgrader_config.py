@@ -62,7 +62,8 @@ configure_feedback(c)
 _sockets = tempfile.mkdtemp(prefix="autodiff-nbgrader-")
 atexit.register(shutil.rmtree, _sockets, ignore_errors=True)
 c.KernelManager.transport = "ipc"
-# nbgrader's kernels (generate_solution runs every solution) poll in slices:
-# see SlicedChannel (a lost wake-up otherwise held a widget cell for 60 s)
-c.AsyncKernelManager.client_class = "autodiff_course.jupyter.SlicedKernelClient"
+# nbgrader's kernels (generate_solution runs every solution) poll in slices
+# (autodiff_course/edition/kernel_polling.py: a lost wake-up otherwise held
+# a widget cell for 60 s)
+c.AsyncKernelManager.client_class = "autodiff_course.edition.kernel_polling.SlicedKernelClient"
 c.KernelManager.ip = os.path.join(_sockets, "kernel")

@@ -36,6 +36,17 @@ def test_setup_script_is_valid_bash_and_uses_the_files():
                  "deploy/jupyterhub/jupyterhub_config.py"):
         assert used in script and (REPO / used).exists()
     assert "autodiff_course.exchange.PrivateSubmit" in script
+    _names_the_sliced_kernel_client(script)
+
+
+def _names_the_sliced_kernel_client(text):
+    """Students' Validate on the hub gets the kernel client that polls in slices."""
+    from traitlets.utils.importstring import import_item
+
+    from autodiff_course.edition.kernel_polling import SlicedKernelClient
+
+    found = re.search(r'c\.AsyncKernelManager\.client_class = "([\w.]+)"', text)
+    assert found and import_item(found.group(1)) is SlicedKernelClient
 
 
 def test_kubernetes_values_parse_and_hook_compiles():
@@ -62,4 +73,5 @@ def test_kubernetes_image_copies_existing_files():
         assert (REPO / source).exists(), source
     assert "/srv/nbgrader/exchange" in dockerfile
     assert "autodiff_course.exchange.PrivateSubmit" in dockerfile
+    _names_the_sliced_kernel_client(dockerfile)
     assert "/etc/autodiff-hub/student" in dockerfile

@@ -91,7 +91,7 @@ def test_a_missed_wake_up_costs_a_slice_not_the_time_limit(monkeypatch):
 
     from jupyter_client.channels import AsyncZMQSocketChannel
 
-    from autodiff_course.jupyter import POLL_SLICE, SlicedChannel
+    from autodiff_course.edition.kernel_polling import POLL_SLICE, SlicedChannel
 
     arrives = time.monotonic() + 0.2
 
@@ -113,17 +113,28 @@ def test_a_missed_wake_up_costs_a_slice_not_the_time_limit(monkeypatch):
     assert 1.2 <= time.monotonic() - started < 1.2 + POLL_SLICE
 
 
-def test_nbgraders_kernels_poll_in_slices():
-    """nbgrader's own kernels (generate_solution executes every solution)
-    get the course's kernel client, as the grader's do."""
+def test_nbgraders_kernels_poll_in_slices(tmp_path):
+    """nbgrader's own kernels (generate_solution executes every solution;
+    a student's Validate, in the student edition) get the sliced client, as
+    the grader's do."""
     from jupyter_client import AsyncKernelManager
     from traitlets.config.loader import PyFileConfigLoader
 
-    from autodiff_course.jupyter import SlicedChannel, SlicedKernelClient, kernel_manager
+    from autodiff_course.edition import kernel_polling
+    from autodiff_course.jupyter import kernel_manager
+    from autodiff_course.publish import EDITION
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(COURSE)).load_config()
-    km = AsyncKernelManager(config=config)
-    assert km.client_factory is SlicedKernelClient
-    assert kernel_manager("/tmp/unused").client_factory is SlicedKernelClient
-    assert SlicedKernelClient.shell_channel_class.default_value is SlicedChannel
-    assert SlicedKernelClient.iopub_channel_class.default_value is SlicedChannel
+    assert AsyncKernelManager(config=config).client_factory is kernel_polling.SlicedKernelClient
+    assert kernel_manager(tmp_path).client_factory is kernel_polling.SlicedKernelClient
+    client = kernel_polling.SlicedKernelClient
+    assert client.shell_channel_class.default_value is kernel_polling.SlicedChannel
+    assert client.iopub_channel_class.default_value is kernel_polling.SlicedChannel
+    # the student edition has no autodiff_course: its config loads the file beside it
+    for name in ("nbgrader_config.py", "kernel_polling.py"):
+        shutil.copy2(EDITION / name, tmp_path / name)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path)).load_config()
+    factory = AsyncKernelManager(config=config).client_factory
+    assert factory.__name__ == "SlicedKernelClient"
+    assert factory.__module__ == "kernel_polling"
+    assert factory.shell_channel_class.default_value.__name__ == "SlicedChannel"

@@ -2,6 +2,7 @@
 nbgrader runs in this folder (start `jupyter lab` here)."""
 
 import atexit
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -17,3 +18,12 @@ if os.name != "nt":
     atexit.register(shutil.rmtree, _sockets, ignore_errors=True)
     c.KernelManager.transport = "ipc"
     c.KernelManager.ip = os.path.join(_sockets, "kernel")
+
+# Validate's kernel waits for each message in short polls (kernel_polling.py,
+# beside this file: a lost wake-up otherwise held a widget cell for a minute)
+_spec = importlib.util.spec_from_file_location(
+    "kernel_polling", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                   "kernel_polling.py"))
+_polling = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_polling)
+c.AsyncKernelManager.client_factory = _polling.SlicedKernelClient

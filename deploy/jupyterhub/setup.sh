@@ -117,6 +117,8 @@ c.CourseDirectory.course_id = "autodiff-course"
 c.Exchange.root = "$EXCHANGE"
 # a submission is readable by its author and the instructor only
 c.ExchangeFactory.submit = "autodiff_course.exchange.PrivateSubmit"
+# Validate's kernel polls in slices (a lost wake-up held a widget cell 60 s)
+c.AsyncKernelManager.client_class = "autodiff_course.edition.kernel_polling.SlicedKernelClient"
 EOF
 #    Everyone: no "Jupyter news" pop-up on a course server.
 mkdir -p "$VENV/share/jupyter/lab/settings"
