@@ -69,6 +69,11 @@ def lab(built_course, tmp_path_factory):
     shutil.copy(course / "release" / ASSIGNMENT / NOTEBOOK, root / "done.ipynb")
     fill_in(root / "done.ipynb", solution_sources(course / "source" / ASSIGNMENT / NOTEBOOK))
     _chinese_notebook(course, root)
+    # the student edition's nbgrader settings, beside the notebooks (Validate)
+    from autodiff_course.publish import EDITION
+
+    for name in ("nbgrader_config.py", "kernel_polling.py"):
+        shutil.copy2(EDITION / name, root / name)
     settings = root / "settings"
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
