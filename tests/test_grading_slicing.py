@@ -174,6 +174,14 @@ def test_what_an_answer_made_taints_the_cells_that_read_it():
              ("other", "log = []\n"), ("other", "log.append(gradient(np.cos, 0.0))\n"),
              ("other", "print(log)\n"), ("other", "print(np.pi)\n"))
     assert sorted(constant(cells)) == [0, 4, 7]
+    # an answer that changes an instructor's object, or reaches names dynamically
+    changer = ("answer", "log.append(0.0)\ndef gradient(f, x):\n    return f(x)\n")
+    cells = (SETUP, ("other", "log = []\n"), changer, ("other", "print(log)\n"),
+             ("other", "print(np.pi)\n"))
+    assert sorted(constant(cells)) == [0, 1, 4]
+    dynamic = ("answer", "globals()['log'] = [1]\n")
+    assert sorted(constant((SETUP, ("other", "log = []\n"), dynamic,
+                            ("other", "print(np.pi)\n")))) == [0, 1]
 
 
 def skipped(*cells, saved=None):

@@ -118,14 +118,14 @@ def _parsed(source):
 
 
 def _remembered(function):
-    """``function(node, modules, student)`` computed once per node and
+    """``function(node, *sets of names)`` computed once per node and
     arguments (kept on the node: the parsed cells are cached, see ``_parsed``)."""
     @functools.wraps(function)
-    def wrapper(node, modules, student=frozenset()):
+    def wrapper(node, *names):
         memo = node.__dict__.setdefault("_slicing_memo", {})
-        key = (function.__name__, frozenset(modules), frozenset(student))
+        key = (function.__name__, *(frozenset(n) for n in names))
         if key not in memo:
-            memo[key] = _frozen(function(node, modules, student))
+            memo[key] = _frozen(function(node, *names))
         return memo[key]
     return wrapper
 
@@ -373,7 +373,7 @@ def _shared(node, modules):
 
 
 @_remembered
-def _aliases(tree, modules, student=frozenset()):
+def _aliases(tree, modules):
     """{name: names its value may share objects with}, for the names the
     code binds anywhere (its functions' locals included); module names are
     not objects that get shared, unless bound as they are (``r = np.random``)."""
@@ -509,24 +509,26 @@ def needed(cells):
 def constant(cells):
     """The indices of the "other" cells whose outputs cannot depend on the
     answers (as in ``needed``): nothing they read, also through the
-    instructor's functions they read, is a name an answer cell binds, or a
-    name bound or changed by a cell that read one (followed down the
-    notebook). The build keeps their outputs, which the grader shows instead
-    of computing them again (``submission.py``)."""
+    instructor's functions they read, is a name an answer cell binds or may
+    change, or a name bound or changed by a cell that read one (followed
+    down the notebook); none after a cell that cannot be analysed. The build
+    keeps their outputs, which the grader shows instead of computing them
+    again (``submission.py``)."""
     parsed = [(kind, _parsed(source)) for kind, source in cells]
     modules = set().union(*(cell.modules for _, cell in parsed))
     tainted = set().union(*(cell.binds for kind, cell in parsed if kind == "answer"))
     named, methods, found = {}, set(), set()
     for index, (kind, cell) in enumerate(parsed):
-        if kind == "answer":
+        if kind != "test" and cell.unknown:
+            return frozenset(found)  # it may read and change anything: none after it
+        if kind == "answer":  # what it may change (when run, or its functions called)
+            tainted |= _changes(cell.tree, modules)[0]
             continue
         methods |= cell.methods
         for name, reads in cell.later.items():
             named[name] = named.get(name, set()) | reads
         if kind != "other":
             continue
-        if cell.unknown:
-            return frozenset(found)  # it may read and change anything: none after it
         if _with_function_reads(cell.reads, named, methods) & tainted:
             tainted |= cell.binds | _changes(cell.tree, modules)[0]
         else:
