@@ -69,11 +69,6 @@ def lab(built_course, tmp_path_factory):
     shutil.copy(course / "release" / ASSIGNMENT / NOTEBOOK, root / "done.ipynb")
     fill_in(root / "done.ipynb", solution_sources(course / "source" / ASSIGNMENT / NOTEBOOK))
     _chinese_notebook(course, root)
-    # the student edition's nbgrader settings, beside the notebooks (Validate)
-    from autodiff_course.publish import EDITION
-
-    for name in ("nbgrader_config.py", "kernel_polling.py"):
-        shutil.copy2(EDITION / name, root / name)
     settings = root / "settings"
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
@@ -156,15 +151,33 @@ def _asks_for_kernel(dialog):
     return "Python 3 (ipykernel)" in options
 
 
+def _keep_python(page):
+    """JupyterLab lost the kernel's session (seen on a loaded machine) and
+    asks which kernel to start: a student keeps the proposed Python 3."""
+    page.click(".jp-Dialog-button.jp-mod-accept")
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=180_000)
+
+
 def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
     """Run All Cells from the menu (``menu``: the labels of the menu and the
     item) and wait for the selector ``until``. A Run All that did not start
     (no cell ran), or whose kernel JupyterLab lost (it asks which kernel to
     start), is given again, three attempts in all; another dialog, or a run
     that ended without ``until``, fails with what the page shows."""
+    from playwright.sync_api import TimeoutError as PageTimeout
+
     for attempt in range(3):
-        page.click(f"div.lm-MenuBar-itemLabel:text-is('{menu[0]}')")
-        page.click(f"li.lm-Menu-item:has-text('{menu[1]}')")
+        dialog = page.query_selector(".jp-Dialog-content")
+        if dialog and _asks_for_kernel(dialog):  # JupyterLab lost the kernel before
+            _keep_python(page)
+        elif dialog:
+            _diagnose(page, "dialog before Run All")
+        try:
+            page.click(f"div.lm-MenuBar-itemLabel:text-is('{menu[0]}')", timeout=15_000)
+            page.click(f"li.lm-Menu-item:has-text('{menu[1]}')", timeout=15_000)
+        except PageTimeout:
+            continue  # a dialog came up meanwhile: the next attempt answers it
         started, idle_since = time.time(), None
         while time.time() < started + timeout:
             found = page.query_selector(until)
@@ -172,12 +185,8 @@ def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
                 return found
             dialog = page.query_selector(".jp-Dialog-content")
             if dialog and _asks_for_kernel(dialog):
-                # JupyterLab lost the kernel's session (seen on a loaded machine) and
-                # asks which kernel to use: a student keeps the proposed Python 3 and,
-                # the new kernel having none of the earlier cells, runs them all again
-                page.click(".jp-Dialog-button.jp-mod-accept")
-                page.wait_for_selector(
-                    ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+                # the new kernel has none of the earlier cells: run them all again
+                _keep_python(page)
                 break
             if dialog:
                 _diagnose(page, "dialog during Run All")
