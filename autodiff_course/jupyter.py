@@ -133,6 +133,7 @@ def points(cell):
 
 # ------------------------------------------------------------ kernels
 
+
 class _IpcKernelManager(AsyncKernelManager):
     """A kernel manager over Unix sockets in ``folder``, whose kernel command
     may be prefixed (``prefix``: the sandbox's command line)."""

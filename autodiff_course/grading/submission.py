@@ -213,8 +213,7 @@ def _cap(outputs, limit=CELL_OUTPUT_LIMIT):
 def _show_figures(cell, saved):
     """Put the figures the build drew (``Template.outputs``) where the kernel,
     told not to draw them (``Channel.figures``), only named them."""
-    saved = iter(o for o in saved if o.get("output_type") == "display_data"
-                 and any(m in o.get("data", {}) for m in FIGURE_TYPES))
+    saved = iter(_figures_in(saved))
     for position, out in enumerate(cell.outputs):
         data = out.get("data", {}) if out.get("output_type") == "display_data" else {}
         if set(data) == {"text/plain"} and str(data["text/plain"]).startswith("<Figure"):
@@ -224,9 +223,10 @@ def _show_figures(cell, saved):
             cell.outputs[position] = copy.deepcopy(figure)
 
 
-def _draws(outputs):
-    return any(o.get("output_type") == "display_data"
-               and any(m in o.get("data", {}) for m in FIGURE_TYPES) for o in outputs)
+def _figures_in(outputs):
+    """The figures (display outputs drawn as images) among ``outputs``."""
+    return [o for o in outputs if o.get("output_type") == "display_data"
+            and any(m in o.get("data", {}) for m in FIGURE_TYPES)]
 
 
 def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started, judged=None,
@@ -275,7 +275,7 @@ def _run_cells(nb, kernels, serving, judge, cell_timeout, budget, started, judge
                 if judged is None or code in judged:
                     judge.run(cell.source, batch=True)
             else:
-                shown = _draws(saved.get(code, []))
+                shown = bool(_figures_in(saved.get(code, [])))
                 draw(not shown)
                 for runner, _ in reversed(list(kernels.values())):
                     runner.run_cell(cell, index)
