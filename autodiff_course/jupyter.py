@@ -50,12 +50,15 @@ def tool_environment(extra=None):
 
 
 # ``python -m nbgrader``, without jsonschema's iri parsers (skip_iri_formats);
-# NbgraderLater's waits for a line "go" on stdin before the command starts
+# NbgraderLater's waits for a line "go" on stdin before the command starts,
+# followed by the JSON list of any arguments to add
 _NBGRADER_LOAD = ("from autodiff_course import skip_iri_formats; skip_iri_formats(); "
                   "import sys; from nbgrader.apps.nbgraderapp import main; "
                   "sys.argv[0] = 'nbgrader'; ")
 _NBGRADER_MAIN = _NBGRADER_LOAD + "main()"
-_NBGRADER_GO = _NBGRADER_LOAD + "sys.stdin.readline().strip() == 'go' or sys.exit(1); main()"
+_NBGRADER_GO = _NBGRADER_LOAD + (
+    "import json; go, _, more = sys.stdin.readline().partition(' '); "
+    "go.strip() == 'go' or sys.exit(1); sys.argv += json.loads(more or '[]'); main()")
 
 
 def nbgrader(course, *args, check=True, env=None):
@@ -77,8 +80,9 @@ class NbgraderLater:
     """One nbgrader command, its interpreter started now: Python and nbgrader
     load (about a second of one core) while the caller does other work, and
     the command itself, from reading the course's configuration on, runs at
-    ``run()`` (as ``nbgrader()`` would run it). ``cancel()`` ends it before it
-    did anything; so does the end of its standard input."""
+    ``run()`` (as ``nbgrader()`` would run it, with ``more`` arguments: any
+    length, they do not pass through the command line). ``cancel()`` ends it
+    before it did anything; so does the end of its standard input."""
 
     def __init__(self, course, *args, env=None):
         self.args = args
@@ -87,10 +91,10 @@ class NbgraderLater:
                                      stderr=subprocess.PIPE, text=True,
                                      env=tool_environment(env))
 
-    def run(self, check=True):
-        out, err = self.proc.communicate("go\n")
+    def run(self, check=True, more=()):
+        out, err = self.proc.communicate(f"go {json.dumps(list(more))}\n")
         return _checked(subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out,
-                                                    err), self.args, check)
+                                                    err), (*self.args, *more), check)
 
     def cancel(self):
         if self.proc.poll() is None:
@@ -262,134 +266,126 @@ class KernelLine:
     (during an ``execute`` request), which the caller answers. ``kc``/``km``: the client and manager of a started
     ``NotebookRunner``. Raises ``TimeoutError`` past a deadline (the kernel is
     then shut down: a request that ignores interrupts cannot hold the grader)
-    and ``DeadKernelError`` when the kernel is gone."""
+    and ``DeadKernelError`` when the kernel is gone.
+
+    A judge makes hundreds of requests per notebook, each a few messages, so
+    they go over plain (blocking) ZeroMQ shadows of the client's sockets with
+    the client's ``Session`` (signing, checking, packing), polled in one
+    ``zmq.Poller``: no event loop runs per message. nbclient uses the same
+    client's asyncio sockets only between requests, for the notebook's cells,
+    and nothing is left waiting on them meanwhile."""
 
     def __init__(self, kc, km):
-        self.kc, self.km, self._poller = kc, km, None
+        self.kc, self.km = kc, km
+        self._sockets = self._poller = None
+
+    def _socket(self, name):
+        if self._sockets is None:
+            import zmq
+
+            self._sockets = {channel: zmq.Socket.shadow(
+                getattr(self.kc, f"{channel}_channel").socket.underlying)
+                for channel in ("shell", "iopub", "stdin")}
+            self._poller = zmq.Poller()
+            for channel in ("iopub", "stdin"):
+                self._poller.register(self._sockets[channel], zmq.POLLIN)
+        return self._sockets[name]
+
+    def _send(self, channel, kind, content):
+        """Send a message; returns its id."""
+        return self.kc.session.send(self._socket(channel), kind, content)["header"]["msg_id"]
+
+    def _recv(self, channel):
+        """The next message waiting on ``channel``, or None."""
+        import zmq
+
+        try:
+            parts = self._socket(channel).recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+        _, parts = self.kc.session.feed_identities(parts)
+        return self.kc.session.deserialize(parts)
 
     def execute(self, code):
         """Send ``code``; returns the request's message id."""
-        return self.kc.execute(code, silent=True, store_history=False, allow_stdin=True,
-                               stop_on_error=False)
+        return self._send("shell", "execute_request", {
+            "code": code, "silent": True, "store_history": False, "user_expressions": {},
+            "allow_stdin": True, "stop_on_error": False})
 
     def answer(self, text):
         """Answer the kernel's pending ``input()``."""
-        self.kc.input(text)
+        self._send("stdin", "input_reply", {"value": text})
 
     def comm_open(self, target, deadline):
         """Open a comm to ``target`` (registered in the kernel); returns its id."""
         import uuid
 
         comm_id = uuid.uuid4().hex
-        msg = self.kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": target,
-                                                "data": {}})
-        self.kc.shell_channel.send(msg)
-        self.messages(msg["header"]["msg_id"], lambda m: None, deadline)
+        msg_id = self._send("shell", "comm_open", {"comm_id": comm_id, "target_name": target,
+                                                   "data": {}})
+        self.messages(msg_id, lambda m: None, deadline)
         return comm_id
 
     def comm_send(self, comm_id, data):
         """Send ``data`` on a comm; returns the message id (its replies come on
         iopub, as for ``execute``, and then the kernel is idle)."""
-        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
-        self.kc.shell_channel.send(msg)
-        return msg["header"]["msg_id"]
+        return self._send("shell", "comm_msg", {"comm_id": comm_id, "data": data})
 
     def messages(self, msg_id, on_message, deadline):
         """Hand each iopub message of request ``msg_id`` to ``on_message``
         until the kernel is idle (returns None) or asks for input (returns the
         prompt; call again after answering it)."""
-        return run_sync(self._messages)(msg_id, on_message, deadline)
-
-    def prompt(self, deadline):
-        """The kernel's next ``input()`` prompt."""
-        return run_sync(self._prompt)(deadline)
-
-    def finish(self, msg_id):
-        """Take the request's reply off the shell channel."""
-        run_sync(self._finish)(msg_id)
-
-    async def _ready(self, timeout=0.05):
-        """Wait until the iopub or stdin socket has a message: one poll on
-        both, so answering a prompt costs no idle wait. The poll is ZeroMQ's
-        own (level-triggered, on plain shadows of the client's sockets): it
-        adds nothing to the asyncio sockets' queues of pending receives."""
-        import asyncio
-
-        import zmq
-
-        if self._poller is None:
-            self._poller = zmq.Poller()
-            for channel in (self.kc.iopub_channel, self.kc.stdin_channel):
-                self._poller.register(zmq.Socket.shadow(channel.socket.underlying), zmq.POLLIN)
-        if not self._poller.poll(int(timeout * 1000)):
-            await asyncio.sleep(0)  # let queued sends of the loop go out
-
-    async def _check(self, deadline, state):
-        from time import monotonic
-
-        if monotonic() > deadline:
-            try:
-                await _maybe_await(self.km.shutdown_kernel(now=True))
-            except Exception:  # noqa: BLE001  (already gone)
-                pass
-            raise TimeoutError("past the deadline")
-        if monotonic() - state.setdefault("checked", monotonic()) > 1.0:
-            state["checked"] = monotonic()
-            if not await _maybe_await(self.km.is_alive()):
-                raise DeadKernelError("the kernel died")
-
-    async def _get(self, channel):
-        from queue import Empty
-
-        try:
-            return await channel.get_msg(timeout=0)
-        except Empty:
-            return None
-
-    async def _messages(self, msg_id, on_message, deadline):
         state = {}
         while True:
-            await self._check(deadline, state)
-            msg = await self._get(self.kc.iopub_channel)
+            self._check(deadline, state)
+            msg = self._recv("iopub")
             if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
                 if msg.get("msg_type") == "status" and \
                         msg.get("content", {}).get("execution_state") == "idle":
                     return None
                 on_message(msg)
-            request = await self._get(self.kc.stdin_channel)
+            request = self._recv("stdin")
             if request is not None and request.get("msg_type") == "input_request":
                 return request.get("content", {}).get("prompt", "")
             if msg is None and request is None:
-                await self._ready()
+                self._poller.poll(50)  # until iopub or stdin has a message
 
-    async def _prompt(self, deadline):
+    def prompt(self, deadline):
+        """The kernel's next ``input()`` prompt."""
         state = {}
         while True:
-            await self._check(deadline, state)
-            request = await self._get(self.kc.stdin_channel)
+            self._check(deadline, state)
+            request = self._recv("stdin")
             if request is None:
-                await self._ready()
+                self._poller.poll(50)
             elif request.get("msg_type") == "input_request":
                 return request.get("content", {}).get("prompt", "")
 
-    async def _finish(self, msg_id):
-        from queue import Empty
+    def finish(self, msg_id):
+        """Take the request's reply off the shell channel."""
+        import zmq
 
+        shell = self._socket("shell")
         for _ in range(100):
+            if not shell.poll(50, zmq.POLLIN):
+                return
+            msg = self._recv("shell")
+            if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return
+
+    def _check(self, deadline, state):
+        from time import monotonic
+
+        if monotonic() > deadline:
             try:
-                msg = await self.kc.shell_channel.get_msg(timeout=0.05)
-            except Empty:
-                return
-            if msg.get("parent_header", {}).get("msg_id") == msg_id:
-                return
-
-
-async def _maybe_await(value):
-    import asyncio
-
-    if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-        return await value
-    return value
+                run_sync(self.km.shutdown_kernel)(now=True)
+            except Exception:  # noqa: BLE001  (already gone)
+                pass
+            raise TimeoutError("past the deadline")
+        if monotonic() - state.setdefault("checked", monotonic()) > 1.0:
+            state["checked"] = monotonic()
+            if not run_sync(self.km.is_alive)():
+                raise DeadKernelError("the kernel died")
 
 
 class KernelSession:

@@ -230,7 +230,10 @@ def dask_cluster(folder, workers=2):
         out = open(cwd / "log.txt", "w")
         procs.append(subprocess.Popen([str(Path(sys.executable).parent / "dask"), *args], cwd=cwd, stdout=out,
                                       stderr=subprocess.STDOUT, start_new_session=True,
-                                      env={**os.environ, "TMPDIR": str(temporary)}))
+                                      env={**os.environ, "TMPDIR": str(temporary),
+                                           # as docs/distributed-grading.md advises
+                                           "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED":
+                                           "False"}))
         procs[-1].temporary = temporary
         return procs[-1]
 

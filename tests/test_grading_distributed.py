@@ -218,6 +218,11 @@ def test_a_submission_that_kills_its_workers_is_a_fault_not_retried_forever(buil
 
     started = time.monotonic()
     with connect(jobs=2) as client:
+        # the embedded workers do not sample their task threads for Dask's profiler
+        import dask
+
+        assert set(client.run(dask.config.get, "distributed.worker.profile.enabled").values()) \
+            == {False}
         errors = run_phase1(client, a01, templates(course, a01), todo, "bwrap", 30,
                             lambda s, nbs, outcome, key: results.setdefault(s, outcome), Bar(),
                             task=grade_or_kill_worker)
@@ -228,3 +233,58 @@ def test_a_submission_that_kills_its_workers_is_a_fault_not_retried_forever(buil
     assert "killed the worker processes" in " ".join(results["killer"].reasons)
     assert [results[s].score for s in students] == scores[:2]
     assert time.monotonic() - started < 300
+
+
+def test_phase_two_records_in_batches_and_a_failed_batch_is_redone(tmp_path, monkeypatch):
+    """Phase 2 (``grade.Recording``) records what has arrived while phase 1
+    goes on: a batch once ``BATCH`` results wait, or once a worker is idle,
+    one batch at a time; the last records everyone no batch did, or the
+    whole class after a batch failed. nbgrader is replaced by a recorder of
+    its arguments here (the class tests run the real one)."""
+    import subprocess as sp
+    import threading
+
+    from autodiff_course.grading import grade as G
+
+    students = [f"s{i:02d}" for i in range(12)]
+    for s in students:
+        (tmp_path / "autograde-input" / s / "a").mkdir(parents=True)
+    calls, release = [], threading.Event()
+
+    class Later:
+        def __init__(self, course, assignment):
+            self.cancelled = False
+
+        def run(self, check=False, more=()):
+            excluded = set(more[0].split("=", 1)[1].split(",")) if more else set()
+            calls.append(sorted(set(students) - excluded))
+            if len(calls) == 1:
+                release.wait(10)  # the first batch takes a while
+            return sp.CompletedProcess([], 1 if fail and len(calls) == 1 else 0, "", "")
+
+        def cancel(self):
+            self.cancelled = True
+
+    monkeypatch.setattr(G, "recorder", Later)
+    monkeypatch.setattr(G, "BATCH", 4)
+    for fail in (False, True):
+        calls.clear()
+        release.clear()
+        recording = G.Recording(tmp_path, "a")
+        recording.load()
+        for i, s in enumerate(students[:6]):
+            recording.add(s, len(students) - i - 1)
+        assert calls == [students[:4]]  # four waited; one batch at a time
+        release.set()
+        recording.batch[0][0].join()
+        recording.idle = True  # a worker is idle: whatever waits, at the next result
+        recording.add(students[6], 5)
+        assert calls[1:] == ([] if fail else [students[4:7]])
+        if recording.batch is not None:
+            recording.batch[0][0].join()
+        proc = recording.finish()  # the rest arrived (or were graded in an earlier run)
+        recording.close()
+        assert proc.returncode == 0
+        # the last batch: everyone not yet recorded, or everyone after a failure
+        assert calls[-1] == (students if fail else students[7:]), calls
+        assert recording.later is None

@@ -135,3 +135,31 @@ def test_a_long_temporary_folder_still_gets_its_kernels_running(tmp_path, monkey
     assert grader.run_submission(nb, template, True, 20) is None
     assert nb.cells[0].outputs[0]["text"] == "5\n"
     assert not grader.SCRATCH  # and the scratch folder is gone again
+
+
+def test_kernels_read_the_graders_font_list_and_cannot_change_it(tmp_path):
+    # matplotlib in each kernel reads the font list the grader made (it does
+    # not search the system's fonts again), keeps it read-only for the next
+    # kernel, and lists only fonts whose files the sandbox shows
+    probe = """
+import glob, os, matplotlib, matplotlib.pyplot as plt
+from matplotlib import font_manager
+listed = glob.glob('/tmp/fontlist-*.json')
+print('LISTED', len(listed))
+before = os.stat(listed[0]).st_mtime_ns
+fonts = font_manager.fontManager.ttflist
+print('FONTS', len(fonts), 'MISSING', sum(not os.path.isfile(f.fname) for f in fonts))
+plt.plot([0, 1]); plt.savefig('figure.png')
+print('SAME', os.stat(listed[0]).st_mtime_ns == before)
+try:
+    open(listed[0], 'w').write('{}')
+    print('CHANGED')
+except OSError as e:
+    print('read-only', type(e).__name__)
+"""
+    fault, texts = _run(tmp_path, [probe])
+    out = texts[0]
+    assert fault is None, fault
+    assert "LISTED 1" in out and "SAME True" in out and "read-only" in out, out
+    assert "CHANGED" not in out and "MISSING 0" in out, out
+    assert int(out.split("FONTS ", 1)[1].split()[0]) > 0, out

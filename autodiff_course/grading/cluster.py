@@ -40,6 +40,12 @@ from . import sandbox
 CONNECT_TIMEOUT = 10  # seconds to reach a scheduler
 WORKER_WAIT = 60  # seconds to wait for the first worker of an existing cluster
 ALLOWED_FAILURES = 2  # worker deaths a task may be part of before it is a fault
+# Dask samples every worker's task thread for its profiler every 10 ms. A
+# grading task is one wait on the grading process, so the samples show
+# nothing, but they took a quarter of a second of a core per submission, on
+# the cores that run the kernels. Off for the embedded cluster;
+# docs/distributed-grading.md gives the setting for workers started by hand.
+WORKER_SETTINGS = {"distributed.worker.profile.enabled": False}
 
 
 class SchedulerUnreachable(RuntimeError):
@@ -197,7 +203,8 @@ def connect(scheduler=None, jobs=None):
             client.register_plugin(WarmUp())
             yield client
         return
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                          **WORKER_SETTINGS}):
         cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
                                processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)

@@ -15,10 +15,11 @@ arrives, atomically, so an interrupted run resumes. A worker that dies has
 its tasks re-run elsewhere; a submission that killed its workers
 repeatedly is recorded as a fault.
 
-**Phase 2, serial** (one writer for the SQLite gradebook): ``nbgrader
+**Phase 2, one writer at a time** (the gradebook is SQLite): ``nbgrader
 autograde`` reads the phase-1 notebooks with execution switched off
 (``record.py``) and records scores, autograded copies and everything feedback
-needs. Then the gradebook is checked to hold every submission with the score
+needs, in batches while phase 1 goes on (``Recording``), the last one after
+it. Then the gradebook is checked to hold every submission with the score
 phase 1 computed, and a report is written to ``grading-reports/<assignment>/``.
 """
 
@@ -28,6 +29,7 @@ import csv
 import fcntl
 import json
 import sys
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -74,10 +76,101 @@ def recorder(course, assignment):
                          env={PHASE_VARIABLE: "record"})
 
 
-def record_in_gradebook(course, assignment, started=None):
+def record_in_gradebook(course, assignment, started=None, exclude=()):
     """Phase 2: nbgrader autograde on the phase-1 notebooks, execution off
-    (``started``: a ``recorder`` started earlier)."""
-    return (started or recorder(course, assignment)).run(check=False)
+    (``started``: a ``recorder`` started earlier), of every student but those
+    in ``exclude``."""
+    more = [f"--CourseDirectory.student_id_exclude={','.join(sorted(exclude))}"] \
+        if exclude else []
+    return (started or recorder(course, assignment)).run(check=False, more=more)
+
+
+BATCH = 50  # submissions enough for a batch of phase 2 whatever phase 1 has left
+
+
+class Recording:
+    """Phase 2 in batches while phase 1 goes on, one nbgrader writer at a time
+    (the gradebook is one SQLite file), so that what is left after the last
+    submission is graded is a small batch rather than the whole class.
+
+    When no batch runs, one starts with the submissions published and not
+    yet recorded once they are ``BATCH`` or more (a cluster grades faster
+    than one writer records), or once a worker has nothing left to grade
+    (``idle``): its core records them while the last submissions finish.
+    Not sooner: on a machine whose cores all run kernels a batch only takes
+    a core from them, and each batch has its own start-up cost. ``finish``
+    records everything else, or the whole class if a batch failed. The
+    gradebook is the same as after one run over the class (the class tests
+    compare the exported CSV)."""
+
+    def __init__(self, course, assignment):
+        self.course, self.assignment = Path(course), assignment
+        self.published, self.recorded, self.failed, self.idle = set(), set(), False, False
+        self.later = self.batch = None
+
+    def load(self):
+        """Start the next batch's interpreter (nbgrader loads meanwhile)."""
+        if self.later is None:
+            self.later = recorder(self.course, self.assignment)
+
+    def _start(self, exclude, last=False):
+        self.load()
+        later, self.later, box = self.later, None, {}
+        if not last:
+            self.load()  # the next batch's
+        thread = threading.Thread(
+            target=lambda: box.update(proc=record_in_gradebook(self.course, self.assignment,
+                                                              later, exclude)),
+            name="autodiff-course phase 2", daemon=True)
+        thread.start()
+        return thread, box
+
+    def _reap(self, wait):
+        """Whether no batch is running (after waiting for it, with ``wait``)."""
+        if self.batch is None:
+            return True
+        (thread, box), students = self.batch
+        if wait:
+            thread.join()
+        if thread.is_alive():
+            return False
+        self.batch = None
+        proc = box.get("proc")
+        if proc is not None and proc.returncode == 0:
+            self.recorded |= students
+        else:
+            self.failed = True
+        return True
+
+    def add(self, student, left):
+        """``student``'s result is published; ``left`` submissions are still
+        being graded."""
+        self.published.add(student)
+        self._batch_if_due(left)
+
+    def _batch_if_due(self, left):
+        if not self._reap(wait=False) or self.failed or not left:
+            return
+        new = self.published - self.recorded
+        if len(new) >= BATCH or (self.idle and len(new) > 1):
+            everyone = {p.parent.name for p in
+                        (self.course / INPUT_DIR).glob(f"*/{self.assignment}")}
+            self.batch = self._start(everyone - new), new
+
+    def finish(self):
+        """Record what no batch recorded (everything, if a batch failed);
+        returns the last batch's CompletedProcess."""
+        self._reap(wait=True)
+        thread, box = self._start(set() if self.failed else self.recorded, last=True)
+        thread.join()
+        return box.get("proc")
+
+    def close(self):
+        """Wait for a running batch; end an unused interpreter."""
+        self._reap(wait=True)
+        if self.later is not None:
+            self.later.cancel()
+            self.later = None
 
 
 def gradebook_scores(course, assignment):
@@ -247,15 +340,17 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
                 todo[student] = (files, key)
                 session.start()  # the embedded cluster starts with the first to grade
 
+        where, errors, graded = "no worker needed", {}, []
+        recording = Recording(course, assignment)
+
         def finished(student, notebooks, outcome, key):
             publish(course, student, assignment, notebooks, outcome, todo[student][0], key)
             outcomes[student] = outcome
+            graded.append(student)
+            recording.add(student, len(todo) - len(graded))
 
-        where, errors, phase2 = "no worker needed", {}, []
-
-        def tail():  # a worker is idle: phase 2's nbgrader loads meanwhile
-            if not phase2:
-                phase2.append(recorder(course, assignment))
+        def tail():  # a worker has nothing left to grade
+            recording.idle = True
 
         try:
             if todo or scheduler:
@@ -264,6 +359,7 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
                 where = f"{workers} worker(s) at {client.scheduler.address}" \
                     if scheduler else f"{workers} local worker(s)"
                 if todo:
+                    recording.load()  # nbgrader loads while the first submissions run
                     with progress(len(students), f"grading {assignment}", len(outcomes)) as bar:
                         errors = run_phase1(client, assignment, tmpl,
                                             longest_first(todo, course, assignment),
@@ -279,10 +375,9 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
             phase1 = time.monotonic() - started
             outcomes = [outcomes[s] for s in students]
             proc = None if not todo and recorded(course, assignment, outcomes) else \
-                record_in_gradebook(course, assignment, phase2.pop() if phase2 else None)
+                recording.finish()
         finally:
-            for unused in phase2:
-                unused.cancel()
+            recording.close()
         if proc is None:
             log("phase 2 not needed: the gradebook and autograded/ already hold every "
                 "submission as graded")

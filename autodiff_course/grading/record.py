@@ -19,17 +19,19 @@ PHASE_VARIABLE = "AUTODIFF_COURSE_PHASE"
 def record_preprocessors():
     """(sanitize, autograde) preprocessor lists for ``c.Autograde``."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor, Preprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata,
-                                        DeduplicateIds, LimitOutput, OverwriteCells,
-                                        OverwriteKernelspec, SaveAutoGrades)
+    from nbgrader.preprocessors import (AssignLatePenalties, DeduplicateIds, LimitOutput,
+                                        OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
     class KeepOutputs(Preprocessor):
         """Phase 1 already ran the notebook in the sandbox."""
 
-    # nbgrader's lists without Execute (and ClearOutput, IgnorePattern), and with
-    # one CheckCellMetadata: its second run, at the end of the autograde pass,
-    # validated the same metadata again (nothing in that pass changes metadata)
-    sanitize = [DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
+    # nbgrader's lists without Execute (and ClearOutput, IgnorePattern) and
+    # without CheckCellMetadata, which validates every cell's nbgrader metadata
+    # against its schema (a sixth of phase 2's time): phase 1 rebuilt each
+    # notebook from a copy of the released one (submission.rebuild), so every
+    # cell's metadata is the instructor's, validated when `nbgrader
+    # generate_assignment` released it; no student's metadata reaches here.
+    sanitize = [DeduplicateIds, OverwriteKernelspec, OverwriteCells]
     autograde = [KeepOutputs, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
                  AssignLatePenalties]
     return sanitize, autograde

@@ -318,8 +318,10 @@ def _kernel(stack, nb, folder, kind, use_sandbox, cell_timeout, data, deadline):
             (work / name).write_bytes(content)
     engine = kind == "engine"
     stubs = None if engine else sandbox.engine_stub(folder / "engine" / "autodiff_ref")
+    bwrap = sandbox.mode(use_sandbox) == "bwrap"
     prefix = sandbox.prefix_for(sandbox.mode(use_sandbox), sockets, engine,
-                                {n: files / n for n in (data or {})}, stubs)
+                                {n: files / n for n in (data or {})}, stubs,
+                                sandbox.font_list(folder) if bwrap else None)
     runner = NotebookRunner(nb, work, km=kernel_manager(sockets, prefix),
                             timeout=cell_timeout, interrupt_on_timeout=False,
                             startup_timeout=60, cell_limit=CELL_OUTPUT_LIMIT,
