@@ -233,7 +233,10 @@ def dask_cluster(folder, workers=2):
                                       env={**os.environ, "TMPDIR": str(temporary),
                                            # as docs/distributed-grading.md advises
                                            "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED":
-                                           "False"}))
+                                           "False",
+                                           "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s",
+                                           "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL":
+                                           "2s"}))
         procs[-1].temporary = temporary
         return procs[-1]
 
