@@ -38,7 +38,6 @@ Three modes (``MODES``; ``autodiff-course grade --sandbox``):
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import subprocess
@@ -152,10 +151,11 @@ def font_list(folder):
     A kernel's ``/tmp`` (matplotlib's cache folder there) starts empty, so
     each kernel that imported matplotlib searched and read every font of the
     system again: about a fifth of a second of a core per submission. The
-    grader has the list already (it loads matplotlib); the fonts outside the
-    folders the sandbox shows are left out, and the file is shown to the
-    kernel read-only (``bwrap_args``): a kernel cannot change what the next
-    one reads."""
+    grader searches once per process, as a kernel would (not from its own
+    cache, which may predate fonts installed since, such as the CJK fonts of
+    the Chinese edition); the fonts outside the folders the sandbox shows
+    are left out, and the file is shown to the kernel read-only
+    (``bwrap_args``): a kernel cannot change what the next one reads."""
     if not _FONTS:
         try:
             from matplotlib import font_manager
@@ -163,7 +163,7 @@ def font_list(folder):
             return None
         seen = tuple(f"{d.rstrip('/')}/" for d in ("/usr", "/etc", *_python_dirs(),
                                                     *_package_dirs()))
-        fonts = copy.copy(font_manager.fontManager)
+        fonts = font_manager.FontManager()
         fonts.ttflist = [f for f in fonts.ttflist if f.fname.startswith(seen)]
         fonts.afmlist = [f for f in fonts.afmlist if f.fname.startswith(seen)]
         scratch = Path(tempfile.mkdtemp())
