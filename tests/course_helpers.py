@@ -212,6 +212,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def dask_environment():
+    """The embedded cluster's Dask settings (``cluster.CLUSTER_SETTINGS``) as
+    the environment variables docs/distributed-grading.md gives for workers
+    started by hand (``DASK_`` + the key, dots as ``__``, dashes as ``_``)."""
+    from autodiff_course.grading.cluster import CLUSTER_SETTINGS
+
+    return {"DASK_" + key.replace(".", "__").replace("-", "_").upper(): str(value)
+            for key, value in CLUSTER_SETTINGS.items()}
+
+
 @contextmanager
 def dask_cluster(folder, workers=2):
     """`dask scheduler` and `dask worker ... --nthreads 1` processes on
@@ -231,12 +241,7 @@ def dask_cluster(folder, workers=2):
         procs.append(subprocess.Popen([str(Path(sys.executable).parent / "dask"), *args], cwd=cwd, stdout=out,
                                       stderr=subprocess.STDOUT, start_new_session=True,
                                       env={**os.environ, "TMPDIR": str(temporary),
-                                           # as docs/distributed-grading.md advises
-                                           "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED":
-                                           "False",
-                                           "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s",
-                                           "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL":
-                                           "2s"}))
+                                           **dask_environment()}))
         procs[-1].temporary = temporary
         return procs[-1]
 

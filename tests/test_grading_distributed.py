@@ -273,15 +273,15 @@ def test_phase_two_records_in_batches_and_a_failed_batch_is_redone(tmp_path, mon
     for fail in (False, True):
         calls.clear()
         release.clear()
-        recording = G.Recording(tmp_path, "a")
+        recording = G.Recording(tmp_path, "a", len(students))
         recording.load()
-        for i, s in enumerate(students[:6]):
-            recording.add(s, len(students) - i - 1)
+        for s in students[:6]:
+            recording.add(s)
         assert calls == [students[:4]]  # four waited; one batch at a time
         release.set()
         recording.batch[0][0].join()
-        for i, s in enumerate(students[6:9]):
-            recording.add(s, 5 - i)
+        for s in students[6:9]:
+            recording.add(s)
         # the next four waited: a batch again, unless the first one failed
         assert calls[1:] == ([] if fail else [students[4:8]])
         if recording.batch is not None:

@@ -71,18 +71,17 @@ def progress(total, desc, initial=0):
 
 def recorder(course, assignment):
     """Phase 2's ``nbgrader autograde``, its interpreter started (nbgrader
-    loaded) to run later (``record_in_gradebook``)."""
+    loaded) to run later (``record_in_gradebook``, by ``Recording``)."""
     return NbgraderLater(course, "autograde", assignment, "--force",
                          env={PHASE_VARIABLE: "record"})
 
 
-def record_in_gradebook(course, assignment, started=None, exclude=()):
+def record_in_gradebook(started, exclude=()):
     """Phase 2: nbgrader autograde on the phase-1 notebooks, execution off
-    (``started``: a ``recorder`` started earlier), of every student but those
-    in ``exclude``."""
+    (``started``: a ``recorder``), of every student but those in ``exclude``."""
     more = [f"--CourseDirectory.student_id_exclude={','.join(sorted(exclude))}"] \
         if exclude else []
-    return (started or recorder(course, assignment)).run(check=False, more=more)
+    return started.run(check=False, more=more)
 
 
 BATCH = 50  # submissions enough for a batch of phase 2 whatever phase 1 has left
@@ -104,8 +103,8 @@ class Recording:
     nbgrader is loaded ahead (``load``). The gradebook is the same as after
     one run over the class (the class tests compare the exported CSV)."""
 
-    def __init__(self, course, assignment):
-        self.course, self.assignment = Path(course), assignment
+    def __init__(self, course, assignment, to_grade):
+        self.course, self.assignment, self.to_grade = Path(course), assignment, to_grade
         self.published, self.recorded, self.failed = set(), set(), False
         self.later = self.batch = None
 
@@ -118,8 +117,7 @@ class Recording:
         self.load()
         later, self.later, box = self.later, None, {}
         thread = threading.Thread(
-            target=lambda: box.update(proc=record_in_gradebook(self.course, self.assignment,
-                                                              later, exclude)),
+            target=lambda: box.update(proc=record_in_gradebook(later, exclude)),
             name="autodiff-course phase 2", daemon=True)
         thread.start()
         return thread, box
@@ -141,13 +139,11 @@ class Recording:
             self.failed = True
         return True
 
-    def add(self, student, left):
-        """``student``'s result is published; ``left`` submissions are still
-        being graded."""
+    def add(self, student):
+        """``student``'s result is published (one of ``to_grade``): start a
+        batch if one is due (see the class)."""
         self.published.add(student)
-        self._batch_if_due(left)
-
-    def _batch_if_due(self, left):
+        left = self.to_grade - len(self.published)
         if not self._reap(wait=False) or self.failed or not left:
             return
         new = self.published - self.recorded
@@ -339,14 +335,13 @@ def grade(course, assignment, jobs=None, use_sandbox=True, force=False, log=prin
                 todo[student] = (files, key)
                 session.start()  # the embedded cluster starts with the first to grade
 
-        where, errors, graded = "no worker needed", {}, []
-        recording = Recording(course, assignment)
+        where, errors = "no worker needed", {}
+        recording = Recording(course, assignment, len(todo))
 
         def finished(student, notebooks, outcome, key):
             publish(course, student, assignment, notebooks, outcome, todo[student][0], key)
             outcomes[student] = outcome
-            graded.append(student)
-            recording.add(student, len(todo) - len(graded))
+            recording.add(student)
 
         try:
             if todo or scheduler:
