@@ -165,15 +165,23 @@ def stop_kernel(km, now=True):
     ``now=False`` asks it to exit first."""
     if km is None:
         return
-    process = getattr(getattr(km, "provisioner", None), "process", None)
-    if now and process is not None:
-        # killed and reaped here: jupyter_client would find it dead only at its
-        # next poll, a tenth of a second later (per kernel, per submission)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # its own process group
-            process.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            pass  # gone already, or left to jupyter_client below
+    provisioner = getattr(km, "provisioner", None)
+    process = getattr(provisioner, "process", None)
+    if process is not None:
+        # Killed and reaped here: jupyter_client would find it dead only at its
+        # next poll, a tenth of a second later (per kernel, per submission).
+        if now and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # its own process group
+                process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass  # gone already, or left to jupyter_client below
+        if process.poll() is not None:
+            # Reaped (here, or when is_alive found it dead): its number is free
+            # and may already be another program's process group, which
+            # jupyter_client would interrupt and kill by that number. Its
+            # provisioner forgets the process instead.
+            run_sync(provisioner.wait)()
     for step, kwargs in ((km.shutdown_kernel, {"now": now}), (km.cleanup_resources, {})):
         try:
             run_sync(step)(**kwargs)

@@ -47,6 +47,8 @@ fonts = sorted({f.decode() for f in re.findall(rb"/BaseFont /(?:[A-Z]{6}\\+)?([\
 glyphs = [str(w.message) for w in caught if "Glyph" in str(w.message)]
 print("title fonts:", ", ".join(fonts), "| missing glyphs:", len(glyphs))
 """
+# where the fixture's JupyterLab writes its log (quoted when a test fails)
+_SERVER_LOG: list[Path] = []
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -74,13 +76,15 @@ def lab(built_course, tmp_path_factory):
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
      ).write_text('{"fetchNews": "false", "checkForUpdates": false}')
     port, token = _free_port(), secrets.token_hex(8)
+    log = tmp_path_factory.mktemp("lab-log") / "jupyterlab.log"
+    _SERVER_LOG[:] = [log]
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
          f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
          "--allow-root", f"--ServerApp.root_dir={root}",
          f"--LabApp.user_settings_dir={settings}",
          f"--LabApp.workspaces_dir={root / 'workspaces'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=root)
+        stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=root)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -90,7 +94,7 @@ def lab(built_course, tmp_path_factory):
         except OSError:
             if time.time() > deadline or server.poll() is not None:
                 server.kill()
-                pytest.fail("JupyterLab did not start:\n" + server.stdout.read().decode()[-3000:])
+                pytest.fail("JupyterLab did not start:\n" + log.read_text()[-3000:])
             time.sleep(0.5)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -139,8 +143,10 @@ def _diagnose(page, what):
     errors = [e.inner_text()[:500] for e in page.query_selector_all(
         ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")]
     status = page.get_attribute(".jp-Notebook-ExecutionIndicator", "data-status")
+    server = _SERVER_LOG[0].read_text(errors="replace")[-4000:] if _SERVER_LOG else ""
     pytest.fail(f"{what}: kernel status {status!r}; dialogs {dialogs}; "
-                f"error outputs {errors[:3]}; screenshot {shot}")
+                f"error outputs {errors[:3]}; screenshot {shot}; "
+                f"JupyterLab's log ends:\n{server}")
 
 
 def _asks_for_kernel(dialog):

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
+import time
 
 import nbformat
 import numpy as np
 import pytest
+from jupyter_core.utils import run_sync
 
 import autodiff_ref as ad
 from autodiff_course.grading import wire
@@ -468,3 +472,37 @@ def test_a_call_past_its_time_limit_is_a_fault(tmp_path):
             judge.ns["slow"]()
         with pytest.raises(KernelFault):
             judge.ns["double"](1)
+
+
+def test_stopping_a_kernel_that_died_signals_no_process_group(tmp_path, monkeypatch):
+    """A kernel that died on its own is reaped when it is found dead; its
+    number is free from then on, so stopping it must not kill that process
+    group (by then it may be another program's: a student's JupyterLab)."""
+    from autodiff_course import jupyter
+
+    runner = NotebookRunner(nbformat.v4.new_notebook(), tmp_path, km=kernel_manager(tmp_path),
+                            timeout=30)
+    killed = []
+    real_killpg = os.killpg
+    monkeypatch.setattr(jupyter.os, "killpg",
+                        lambda pgid, sig: (killed.append(pgid), real_killpg(pgid, sig)))
+    with runner.setup_kernel():
+        process = runner.km.provisioner.process
+        real_killpg(process.pid, signal.SIGKILL)  # the kernel dies by itself
+        deadline = time.monotonic() + 20
+        while run_sync(runner.km.is_alive)():  # found dead, and reaped
+            assert time.monotonic() < deadline, "the killed kernel still runs"
+            time.sleep(0.05)
+        assert process.returncode is not None
+        runner.stop()
+    assert killed == []
+    # a kernel still running is stopped through its process group
+    (tmp_path / "live").mkdir()
+    live = NotebookRunner(nbformat.v4.new_notebook(), tmp_path / "live",
+                          km=kernel_manager(tmp_path / "live"), timeout=30)
+    with live.setup_kernel():
+        pid = live.km.provisioner.process.pid
+        live.stop()
+    assert killed == [pid]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
