@@ -47,8 +47,12 @@ fonts = sorted({f.decode() for f in re.findall(rb"/BaseFont /(?:[A-Z]{6}\\+)?([\
 glyphs = [str(w.message) for w in caught if "Glyph" in str(w.message)]
 print("title fonts:", ", ".join(fonts), "| missing glyphs:", len(glyphs))
 """
-# where the fixture's JupyterLab writes its log (quoted when a test fails)
+# where the fixture's JupyterLab writes its log, and what each page wrote to
+# the browser's console (both quoted when a test fails)
 _SERVER_LOG: list[Path] = []
+_CONSOLE: dict = {}
+# Run All is given this many times when JupyterLab loses the notebook's kernel
+RUN_ALL_ATTEMPTS = 5
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -125,6 +129,9 @@ def _chinese_notebook(course, root):
 
 def _open(browser, base, token, name):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    console = _CONSOLE.setdefault(page, [])
+    page.on("console", lambda m: console.append(f"{time.strftime('%H:%M:%S')} {m.type}: "
+                                                f"{m.text[:300]}"))
     page.goto(f"{base}/lab/tree/{name}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
     # the kernel has started and answers: its status in the toolbar is idle
@@ -144,9 +151,10 @@ def _diagnose(page, what):
         ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")]
     status = page.get_attribute(".jp-Notebook-ExecutionIndicator", "data-status")
     server = _SERVER_LOG[0].read_text(errors="replace")[-4000:] if _SERVER_LOG else ""
+    console = "\n".join(_CONSOLE.get(page, [])[-30:])
     pytest.fail(f"{what}: kernel status {status!r}; dialogs {dialogs}; "
                 f"error outputs {errors[:3]}; screenshot {shot}; "
-                f"JupyterLab's log ends:\n{server}")
+                f"the browser's console ends:\n{console}\nJupyterLab's log ends:\n{server}")
 
 
 def _asks_for_kernel(dialog):
@@ -169,11 +177,11 @@ def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
     """Run All Cells from the menu (``menu``: the labels of the menu and the
     item) and wait for the selector ``until``. A Run All that did not start
     (no cell ran), or whose kernel JupyterLab lost (it asks which kernel to
-    start), is given again, three attempts in all; another dialog, or a run
+    start), is given again, RUN_ALL_ATTEMPTS in all; another dialog, or a run
     that ended without ``until``, fails with what the page shows."""
     from playwright.sync_api import TimeoutError as PageTimeout
 
-    for attempt in range(3):
+    for attempt in range(RUN_ALL_ATTEMPTS):
         dialog = page.query_selector(".jp-Dialog-content")
         if dialog and _asks_for_kernel(dialog):  # JupyterLab lost the kernel before
             _keep_python(page)
@@ -208,7 +216,7 @@ def _run_all(page, until, timeout=240, menu=("Run", "Run All Cells")):
             page.wait_for_timeout(500)
         else:
             _diagnose(page, f"no {until} {timeout} s after Run All")
-    _diagnose(page, "Run All did not finish in three attempts")
+    _diagnose(page, f"Run All did not finish in {RUN_ALL_ATTEMPTS} attempts")
 
 
 def _validate(page):
