@@ -132,6 +132,8 @@ def _open(browser, base, token, name):
     console = _CONSOLE.setdefault(page, [])
     page.on("console", lambda m: console.append(f"{time.strftime('%H:%M:%S')} {m.type}: "
                                                 f"{m.text[:300]}"))
+    # leaving the page (a reload) is confirmed, as a student would
+    page.on("dialog", lambda d: d.accept() if d.type == "beforeunload" else d.dismiss())
     page.goto(f"{base}/lab/tree/{name}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
     # the kernel has started and answers: its status in the toolbar is idle
@@ -166,9 +168,19 @@ def _asks_for_kernel(dialog):
 
 
 def _keep_python(page):
-    """JupyterLab lost the kernel's session (seen on a loaded machine) and
-    asks which kernel to start: a student keeps the proposed Python 3."""
+    """JupyterLab lost the notebook's kernel and asks which kernel to start: a
+    student keeps the proposed Python 3 and, as the page still shows no
+    kernel, reloads it.
+
+    Seen on a loaded machine: right after the notebook opened, JupyterLab
+    started its kernel twice (the server's log: a second kernel 0.7 s after
+    the first, which it shut down) and the page stayed tied to the first.
+    Every cell then asks for a kernel again, and each answer starts one more
+    that the page does not take up; only a reload, which reads the session
+    back from the server, ends it."""
     page.click(".jp-Dialog-button.jp-mod-accept")
+    page.reload()
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                            timeout=180_000)
 
