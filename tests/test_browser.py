@@ -172,12 +172,11 @@ def _keep_python(page):
     student keeps the proposed Python 3 and, as the page still shows no
     kernel, reloads it.
 
-    Seen on a loaded machine: right after the notebook opened, JupyterLab
-    started its kernel twice (the server's log: a second kernel 0.7 s after
-    the first, which it shut down) and the page stayed tied to the first.
-    Every cell then asks for a kernel again, and each answer starts one more
-    that the page does not take up; only a reload, which reads the session
-    back from the server, ends it."""
+    Seen on a loaded machine: as the notebook opened, JupyterLab started its
+    kernel twice at once (the server's log: two kernels started 3 ms or
+    0.7 s apart) and the page took up neither. Every cell then asks for a
+    kernel again, and each answer starts one more that the page does not take
+    up; a reload, which reads the session back from the server, ends it."""
     page.click(".jp-Dialog-button.jp-mod-accept")
     page.reload()
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
