@@ -82,13 +82,14 @@ def lab(built_course, tmp_path_factory):
     port, token = _free_port(), secrets.token_hex(8)
     log = tmp_path_factory.mktemp("lab-log") / "jupyterlab.log"
     _SERVER_LOG[:] = [log]
+    written = log.open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
          f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
          "--allow-root", f"--ServerApp.root_dir={root}",
          f"--LabApp.user_settings_dir={settings}",
          f"--LabApp.workspaces_dir={root / 'workspaces'}"],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=root)
+        stdout=written, stderr=subprocess.STDOUT, cwd=root)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -106,6 +107,7 @@ def lab(built_course, tmp_path_factory):
         browser.close()
     server.terminate()
     server.wait(timeout=20)
+    written.close()
 
 
 def _chinese_notebook(course, root):

@@ -312,14 +312,15 @@ def _kernel(stack, nb, folder, kind, use_sandbox, cell_timeout, data, deadline):
     sockets, work, files = folder / "kernel", folder / "work", folder / "data"
     for path in (sockets, work, files):
         path.mkdir(parents=True, exist_ok=True)
-    bwrap = sandbox.mode(use_sandbox) == "bwrap"
+    mode = sandbox.mode(use_sandbox)
+    bwrap = mode == "bwrap"
     for name, content in (data or {}).items():
         (files / name).write_bytes(content)
         if not bwrap:
             (work / name).write_bytes(content)
     engine = kind == "engine"
     stubs = None if engine else sandbox.engine_stub(folder / "engine" / "autodiff_ref")
-    prefix = sandbox.prefix_for(sandbox.mode(use_sandbox), sockets, engine,
+    prefix = sandbox.prefix_for(mode, sockets, engine,
                                 {n: files / n for n in (data or {})}, stubs,
                                 sandbox.font_list(folder) if bwrap else None)
     runner = NotebookRunner(nb, work, km=kernel_manager(sockets, prefix),
